@@ -1,0 +1,461 @@
+"""The labelling strategies: which tokens a fine-tune learns from, and with what weight.
+
+Each strategy returns Labels aligned with input_ids (label -100 = ignored; weight = the token's share in the
+loss). Position 0 is never predicted (position i's logits predict token i+1), so counts skip it.
+
+  copy               labels = input_ids (seed 000, first approach)
+  special-mask       mask through each bos, keep the answer and its eos, mask again after it (seed 000)
+  response-template  the old TRL DataCollatorForCompletionOnlyLM (removed in TRL 0.20): templates matched
+                     by ids, and every pad-id token set to -100 first, as its parent collator did
+  trl-completion     TRL 1.x SFTTrainer `completion_only_loss`: TRL's own dataset preparation
+  trl-assistant      TRL 1.x SFTTrainer `assistant_only_loss`: TRL's own preparation, needs `{% generation %}`
+  prompt-weight      seed 002: every token counts; prompt tokens weigh w, completion tokens 1
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+from lab.examples import Example
+from lab.formats import Rendered, default_templates, render
+from lab.tokens import Encoded, encode
+
+IGNORE_INDEX = -100
+STRATEGIES = ("copy", "special-mask", "response-template", "trl-completion", "trl-assistant", "prompt-weight")
+DESCRIPTIONS = {
+    "copy": "labels copied from input_ids: every token is learned, prompt included",
+    "special-mask": "-100 from the start through each bos; the answer and its eos are learned",
+    "response-template": "old TRL completion-only collator: template ids matched, pad-id tokens masked",
+    "trl-completion": "TRL SFTTrainer completion_only_loss on prompt-completion data",
+    "trl-assistant": "TRL SFTTrainer assistant_only_loss (needs {% generation %} in the chat template)",
+    "prompt-weight": "every token learned; prompt tokens weigh w, completion tokens 1",
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A sentence about an example's labels; `code` is set when it is a problem `check` reports."""
+
+    text: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Labels and loss weights aligned with input_ids, plus notes in words."""
+
+    labels: tuple[int, ...]
+    weights: tuple[float, ...]
+    notes: tuple[Note, ...] = ()
+    available: bool = True  # False when the strategy cannot label this example; the notes say why
+
+    def trained(self, position: int) -> bool:
+        """Whether the token at `position` contributes to the loss (position 0 never does)."""
+        return position > 0 and self.labels[position] != IGNORE_INDEX and self.weights[position] > 0
+
+    @property
+    def counted(self) -> int:
+        """Number of tokens that contribute to the loss."""
+        return sum(1 for i in range(len(self.labels)) if self.trained(i))
+
+    def with_notes(self, *notes: Note) -> "Labels":
+        return Labels(self.labels, self.weights, self.notes + tuple(notes), self.available)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """What the strategies need beyond the tokens."""
+
+    prompt_weight: float = 0.1
+    response_template: str | None = None  # None: the format's default (see formats.default_templates)
+    instruction_template: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An example rendered and tokenized: what every strategy labels."""
+
+    example: Example
+    rendered: Rendered
+    encoded: Encoded
+
+
+def prepare(example: Example, tokenizer, fmt: str) -> Prepared:
+    """Render and tokenize one example."""
+    rendered = render(example, tokenizer, fmt)
+    return Prepared(example, rendered, encode(rendered, tokenizer))
+
+
+def _from_mask(ids, keep) -> Labels:
+    labels = tuple(i if k else IGNORE_INDEX for i, k in zip(ids, keep))
+    return Labels(labels, tuple(1.0 if k else 0.0 for k in keep))
+
+
+def _unavailable(n: int, text: str) -> Labels:
+    return Labels((IGNORE_INDEX,) * n, (0.0,) * n, (Note(text),), available=False)
+
+
+def _token(tokenizer, token_id: int | None) -> str:
+    return "none" if token_id is None else f"`{tokenizer.convert_ids_to_tokens(token_id)}`"
+
+
+# -- copy, special-mask, prompt-weight ------------------------------------------------------------
+
+
+def copy_labels(item: Prepared, tokenizer, settings: LabelSettings) -> Labels:
+    """Labels = input_ids."""
+    return _from_mask(item.encoded.ids, [True] * len(item.encoded))
+
+
+def special_mask(item: Prepared, tokenizer, settings: LabelSettings) -> Labels:
+    """Seed 000's `create_special_mask`: mask up to and including each bos, keep through each eos."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    keep, in_prompt = [], True
+    for token_id in item.encoded.ids:
+        if in_prompt:
+            keep.append(False)
+            if token_id == bos:
+                in_prompt = False
+        else:
+            keep.append(True)
+            if token_id == eos:
+                in_prompt = True
+    result = _from_mask(item.encoded.ids, keep)
+    enc = item.encoded
+    if bos is None or bos not in enc.ids:
+        return result.with_notes(Note(f"the text holds no bos token ({_token(tokenizer, bos)}), so special-mask "
+                                      "masks every token"))
+    outside = sorted({enc.roles[i] for i, k in enumerate(keep) if k and enc.roles[i] not in ("assistant",)})
+    if outside:
+        count = sum(1 for i, k in enumerate(keep) if k and enc.roles[i] != "assistant")
+        return result.with_notes(Note(
+            f"special-mask learns {count} {'/'.join(outside)} tokens: in this format the bos "
+            f"{_token(tokenizer, bos)} opens every turn, not only the answers"))
+    return result
+
+
+def completion_flags(item: Prepared, tokenizer) -> list[bool]:
+    """The format's completion: special-mask's kept tokens (classic, text), assistant answers (chat-template)."""
+    if item.rendered.format == "chat-template" and item.example.conversation is not None:
+        return list(item.encoded.completion)
+    return [label != IGNORE_INDEX for label in special_mask(item, tokenizer, LabelSettings()).labels]
+
+
+def prompt_weight(item: Prepared, tokenizer, settings: LabelSettings) -> Labels:
+    """Seed 002: every token a label; completion weight 1, prompt weight w."""
+    w = settings.prompt_weight
+    completion = completion_flags(item, tokenizer)
+    weights = tuple(1.0 if c else w for c in completion)
+    result = Labels(tuple(item.encoded.ids), weights)
+    if not any(completion[1:]):
+        result = result.with_notes(Note("this example has no completion tokens: only prompt tokens, at weight "
+                                        f"w = {w:g}"))
+    return result
+
+
+# -- the old completion-only collator -------------------------------------------------------------
+
+
+def _find_all(seq: list[int], pattern: list[int]) -> list[int]:
+    n = len(pattern)
+    return [i for i in range(len(seq) - n + 1) if pattern and seq[i:i + n] == pattern]
+
+
+def template_ids_in_context(item: Prepared, template: str) -> list[int] | None:
+    """The ids of the tokens that cover the template's first occurrence in the text, or None."""
+    at = item.rendered.text.find(template)
+    if at < 0:
+        return None
+    end = at + len(template)
+    return [t for t, (s, e) in zip(item.encoded.ids, item.encoded.offsets) if s < end and e > at]
+
+
+def response_template(item: Prepared, tokenizer, settings: LabelSettings) -> Labels:
+    """`DataCollatorForCompletionOnlyLM(response_template, instruction_template)` as TRL < 0.20 had it."""
+    default_response, default_instruction = default_templates(tokenizer, item.rendered.format)
+    response = settings.response_template or default_response
+    instruction = settings.instruction_template or default_instruction
+    response_ids = tokenizer.encode(response, add_special_tokens=False)
+    instruction_ids = tokenizer.encode(instruction, add_special_tokens=False) if instruction else None
+    ids = list(item.encoded.ids)
+    # Its parent, transformers' DataCollatorForLanguageModeling(mlm=False), sets every pad-id token to -100
+    # before the templates are searched; when pad == eos that includes every eos (TRL issue 1623).
+    pad = tokenizer.pad_token_id
+    labels = [IGNORE_INDEX if pad is not None and t == pad else t for t in ids]
+    notes = []
+    starts = _find_all(labels, response_ids)
+    response_ends = [s + len(response_ids) for s in starts]
+    if not starts:
+        notes.append(_not_found_note("response", response, response_ids, item))
+        labels = [IGNORE_INDEX] * len(ids)
+    elif instruction_ids is None:
+        labels[: response_ends[-1]] = [IGNORE_INDEX] * response_ends[-1]
+    else:
+        human = _find_all(labels, instruction_ids)
+        if not human:
+            notes.append(_not_found_note("instruction", instruction, instruction_ids, item))
+            labels = [IGNORE_INDEX] * len(ids)
+        else:
+            if human[0] > response_ends[0]:
+                human = [0] + human
+            for k, (start, end) in enumerate(zip(human, response_ends)):
+                lo = 0 if k == 0 else start
+                labels[lo:end] = [IGNORE_INDEX] * (end - lo)
+            if len(response_ends) < len(human):
+                labels[human[-1]:] = [IGNORE_INDEX] * (len(ids) - human[-1])
+    if pad is not None and pad == tokenizer.eos_token_id and pad in ids:
+        notes.append(Note(f"pad == eos ({_token(tokenizer, pad)}): this collator masks every pad-id token, so "
+                          "the eos that ends each answer is masked too (TRL issue 1623)"))
+    keep = [label != IGNORE_INDEX for label in labels]
+    return Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep), tuple(notes))
+
+
+def _not_found_note(which: str, template: str, template_ids: list[int], item: Prepared) -> Note:
+    in_context = template_ids_in_context(item, template)
+    if in_context is None:
+        detail = "the text does not contain it"
+    elif in_context != template_ids:
+        detail = (f"its ids alone are {template_ids} but in this text it tokenizes as {in_context}; pass the "
+                  "in-context ids, or start the template where tokens split the same way")
+    else:
+        detail = "its ids are masked by the pad rule before the search"
+    return Note(f"{which} template `{template}` not found ({detail}): the whole example is masked",
+                "template-not-found")
+
+
+# -- TRL 1.x SFTTrainer ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _sft_config(assistant_only: bool):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=tempfile.gettempdir(), max_length=None, completion_only_loss=not assistant_only,
+        assistant_only_loss=assistant_only, report_to=[], dataset_num_proc=None, bf16=False, use_cpu=True,
+    )
+
+
+def generation_markers(tokenizer) -> bool:
+    """Whether the chat template has `{% generation %}` markers (TRL's assistant-only loss needs them)."""
+    from trl.chat_template_utils import has_generation_markers
+
+    template = getattr(tokenizer, "chat_template", None)
+    return bool(template) and has_generation_markers(template)
+
+
+def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool) -> list[dict]:
+    """Run TRL's own `SFTTrainer._prepare_dataset` on rows; returns the prepared rows (input_ids, labels).
+
+    The trainer instance is replaced by the three attributes the method reads, set the way
+    `SFTTrainer.__init__` sets them; tests check the result against a real one-step SFTTrainer run.
+    """
+    import datasets
+    from trl import SFTTrainer
+    from trl.chat_template_utils import get_training_chat_template
+
+    chat_template = None
+    if assistant_only and not generation_markers(tokenizer):
+        chat_template = get_training_chat_template(tokenizer)  # raises ValueError when TRL cannot patch it
+    trainer = SimpleNamespace(
+        _tokenizer=tokenizer, completion_only_loss=not assistant_only, chat_template=chat_template
+    )
+    datasets.disable_progress_bars()
+    dataset = datasets.Dataset.from_list(rows)
+    prepared = SFTTrainer._prepare_dataset(
+        trainer, dataset, tokenizer, _sft_config(assistant_only), packing=False, formatting_func=None,
+        dataset_name="lab",
+    )
+    return [dict(row) for row in prepared]
+
+
+def _trl_labels(items: list[Prepared], tokenizer, assistant_only: bool) -> list[Labels]:
+    name = "trl-assistant" if assistant_only else "trl-completion"
+    results: list[Labels | None] = [None] * len(items)
+    rows, where = [], []
+    for k, item in enumerate(items):
+        n = len(item.encoded)
+        if item.example.conversation is None:
+            results[k] = _unavailable(n, f"{name} needs roles: a plain-text row is trained on every token by TRL")
+        elif not item.example.conversation.has_assistant:
+            results[k] = _unavailable(n, "no assistant turn: there is no completion to learn")
+        elif assistant_only and item.rendered.format != "chat-template":
+            results[k] = _unavailable(n, "assistant_only_loss works on conversations rendered by the chat "
+                                         "template; pick the chat-template format")
+        else:
+            row = item.rendered.trl_messages_row if assistant_only else item.rendered.trl_completion_row
+            rows.append(row)
+            where.append(k)
+    if rows:
+        try:
+            prepared = trl_prepare(rows, tokenizer, assistant_only)
+        except Exception as e:  # TRL refuses the whole set: say so for each example
+            sentence = _trl_refusal(e, assistant_only)
+            for k in where:
+                results[k] = _unavailable(len(items[k].encoded), sentence)
+            prepared = []
+        for k, row in zip(where, prepared):
+            results[k] = _align_trl(items[k], row, tokenizer, name)
+    return results
+
+
+def _trl_refusal(error: Exception, assistant_only: bool) -> str:
+    if assistant_only and isinstance(error, ValueError) and "generation" in str(error):
+        return ("the chat template has no {% generation %} markers and TRL has no training version of it: "
+                "SFTTrainer with assistant_only_loss=True stops with an error")
+    first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return f"TRL's SFTTrainer refuses this data: {first}"
+
+
+def _align_trl(item: Prepared, row: dict, tokenizer, name: str) -> Labels:
+    ids, labels = list(row["input_ids"]), list(row["labels"])
+    if ids != list(item.encoded.ids):
+        return _unavailable(len(item.encoded), f"TRL tokenizes this example into {len(ids)} tokens, not "
+                                               f"{len(item.encoded)}, so its labels cannot be lined up here")
+    keep = [label != IGNORE_INDEX for label in labels]
+    result = Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep))
+    conv = item.example.conversation
+    if name == "trl-completion" and sum(t.role == "assistant" for t in conv.turns) > 1:
+        result = result.with_notes(Note("TRL's prompt-completion data has one completion: only the last "
+                                        "assistant turn is learned, earlier answers are prompt"))
+    return result
+
+
+# -- all strategies -------------------------------------------------------------------------------
+
+StrategyFn = Callable[[Prepared, object, LabelSettings], Labels]
+PER_EXAMPLE: dict[str, StrategyFn] = {
+    "copy": copy_labels,
+    "special-mask": special_mask,
+    "response-template": response_template,
+    "prompt-weight": prompt_weight,
+}
+
+
+def label_all(items: list[Prepared], tokenizer, names=STRATEGIES,
+              settings: LabelSettings = LabelSettings()) -> list[dict[str, Labels]]:
+    """Labels of every example under every named strategy (TRL strategies run once over the whole list)."""
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        from lab.errors import LabError
+
+        raise LabError(f"unknown strategy '{unknown[0]}'; strategies: {', '.join(STRATEGIES)}")
+    out = [dict() for _ in items]
+    for name in names:
+        if name in PER_EXAMPLE:
+            column = [PER_EXAMPLE[name](item, tokenizer, settings) for item in items]
+        else:
+            column = _trl_labels(items, tokenizer, assistant_only=name == "trl-assistant")
+        for k, (item, labels) in enumerate(zip(items, column)):
+            out[k][name] = _diagnose(name, item, labels, tokenizer)
+    return out
+
+
+def label_example(item: Prepared, tokenizer, names=STRATEGIES,
+                  settings: LabelSettings = LabelSettings()) -> dict[str, Labels]:
+    """Labels of one example under every named strategy."""
+    return label_all([item], tokenizer, names, settings)[0]
+
+
+def _diagnose(name: str, item: Prepared, labels: Labels, tokenizer) -> Labels:
+    """Add the problems every strategy can have: nothing learned, or an answer's eos masked."""
+    if not labels.available:
+        return labels
+    if labels.counted == 0 and not any(n.code == "template-not-found" for n in labels.notes):
+        return labels.with_notes(Note(f"{name} learns no token of this example: nothing to learn",
+                                      "fully-masked"))
+    eos, enc = tokenizer.eos_token_id, item.encoded
+    masked_eos = [
+        i for i in range(1, len(enc))
+        if enc.ids[i] == eos and enc.roles[i] == "assistant" and enc.completion[i] and not labels.trained(i)
+        and any(labels.trained(j) for j in range(1, len(enc)) if enc.turns[j] == enc.turns[i])
+    ]
+    if masked_eos:
+        return labels.with_notes(Note(
+            f"{name} masks the eos {_token(tokenizer, eos)} that ends an answer (token {masked_eos[0]}): "
+            "the model never learns to stop", "eos-masked"))
+    return labels
+
+
+# -- comparison -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A run of consecutive tokens that some strategies learn and others ignore, and why."""
+
+    first: int
+    last: int
+    pieces: tuple[str, ...]
+    learned_by: tuple[str, ...]
+    ignored_by: tuple[str, ...]
+    reason: str
+
+    def sentence(self) -> str:
+        """One sentence, e.g. "tokens 17-19 (`###`, `·Assistant`, `:`) count for copy and prompt-weight only: ..."."""
+        from lab.tokens import visible
+
+        span = f"token {self.first}" if self.first == self.last else f"tokens {self.first}-{self.last}"
+        shown = ", ".join(f"`{visible(p)}`" for p in self.pieces[:4]) + (", …" if len(self.pieces) > 4 else "")
+        if len(self.learned_by) <= len(self.ignored_by):
+            who = f"count for {_join(self.learned_by)} only"
+        else:
+            who = f"count for all but {_join(self.ignored_by)}"
+        return f"{span} ({shown}) {who}: {self.reason}"
+
+
+def _join(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _reason(i: int, ignored: tuple[str, ...], item: Prepared, tokenizer) -> str:
+    enc = item.encoded
+    token_id, role, kind = enc.ids[i], enc.roles[i], enc.kinds[i]
+    conv = item.example.conversation
+    if role == "system" and enc.turns[i] == -1:
+        return "the default system prompt the chat template adds"
+    if role in ("user", "system"):
+        return f"{role} {'text' if kind == 'content' else 'template tokens'} (prompt)"
+    if role == "assistant":
+        last = conv.last_assistant_index() if conv else None
+        if kind == "content" and enc.turns[i] != last and "trl-completion" in ignored:
+            return "an earlier answer, and trl-completion learns only the last one"
+        if kind == "content":
+            return "answer text"
+        if kind == "special":
+            if token_id == tokenizer.eos_token_id and "response-template" in ignored and \
+                    tokenizer.pad_token_id == tokenizer.eos_token_id:
+                return "the eos that ends the answer, which the old collator masks as padding (pad == eos)"
+            if token_id == tokenizer.eos_token_id:
+                return "the eos that ends the answer"
+            return "the special token that opens the answer"
+        return "template text after the answer" if enc.completion[i] or _after_content(i, enc) else \
+            "the assistant header (the response template)"
+    return f"{kind} tokens"
+
+
+def _after_content(i: int, enc: Encoded) -> bool:
+    turn = enc.turns[i]
+    return any(enc.kinds[j] == "content" and enc.turns[j] == turn for j in range(i))
+
+
+def compare(item: Prepared, labelled: dict[str, Labels], tokenizer) -> list[Disagreement]:
+    """Runs of tokens where the available strategies disagree on learning them, with the reason in words."""
+    names = tuple(n for n, lab in labelled.items() if lab.available)
+    runs: list[Disagreement] = []
+    for i in range(1, len(item.encoded)):
+        learned = tuple(n for n in names if labelled[n].trained(i))
+        if not learned or len(learned) == len(names):
+            continue
+        ignored = tuple(n for n in names if n not in learned)
+        reason = _reason(i, ignored, item, tokenizer)
+        prev = runs[-1] if runs else None
+        if prev and prev.last == i - 1 and prev.learned_by == learned and prev.reason == reason:
+            runs[-1] = Disagreement(prev.first, i, prev.pieces + (item.encoded.pieces[i],), learned, ignored, reason)
+        else:
+            runs.append(Disagreement(i, i, (item.encoded.pieces[i],), learned, ignored, reason))
+    return runs
