@@ -70,9 +70,10 @@ def check(examples: list[Example], tokenizer, fmt: str = "classic", strategies=S
     labelled = label_all(items, tokenizer, strategies, settings) if items else []
     for i, item, by_strategy in zip(indices, items, labelled):
         found = per_example[i]
+        no_answer = item.example.conversation is not None and not item.example.conversation.has_assistant
         for name, labels in by_strategy.items():
             for note in labels.notes:
-                if note.code:
+                if note.code and not (no_answer and note.code == "template-not-found"):
                     found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
         found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
     for i in range(len(examples)):
@@ -107,7 +108,7 @@ def _merge(found: list[Finding]) -> list[Finding]:
         if f.code not in merged:
             merged[f.code] = f
             also[f.code] = []
-        elif f.strategy and f.strategy != merged[f.code].strategy:
+        elif f.strategy and merged[f.code].strategy and f.strategy != merged[f.code].strategy:
             also[f.code].append(f.strategy)
     out = []
     for code, f in merged.items():

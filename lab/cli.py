@@ -26,12 +26,21 @@ def _quiet() -> None:
     """Library chatter (progress bars, deprecation warnings) would bury the output people read."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF conversion's own progress bar
     warnings.filterwarnings("ignore")
     import logging
 
     for name in ("transformers", "trl", "datasets", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    lab_log = logging.getLogger("lab")
+    if not lab_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        lab_log.addHandler(handler)
     import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 from lab.errors import ModelError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+log = logging.getLogger("lab")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _from_pretrained(loader, source: ModelSource, **kwargs):
         if online:
             reason = f"the hub answered: {str(e).splitlines()[0][:200]}"
         else:
-            reason = "the hub cannot be reached and it is not in the local hub cache"
+            reason = "the hub cannot be reached (nor is it in the local hub cache)"
         raise ModelError(
             f"cannot load model '{source.ref}': it is not a built-in model ({shipped}), not a local folder, "
             f"and {reason}"
@@ -196,6 +198,7 @@ def _convert_shipped(name: str, folder: Path) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     gguf = shipped_gguf_path(name)
+    log.warning("converting the shipped %s to safetensors in %s (once, about 20 s)", name, folder)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config_dict = quantized.config.to_dict()
