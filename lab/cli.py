@@ -114,7 +114,8 @@ def _tokenizer(args):
 
 def run_tokens(args) -> int:
     from lab import examples as ex
-    from lab.labels import compare, label_example, prepare
+    from lab.compare import compare
+    from lab.labels import label_example, prepare
 
     if args.data and args.user:
         raise LabError("give either --data or --user/--assistant, not both")

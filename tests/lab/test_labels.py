@@ -3,7 +3,8 @@
 import pytest
 
 from lab import examples as ex
-from lab.labels import STRATEGIES, LabelSettings, compare, label_all, label_example, prepare
+from lab.compare import compare
+from lab.labels import STRATEGIES, LabelSettings, label_all, label_example, prepare
 from tests.conftest import tokenizer_copy
 
 M = -100
