@@ -82,23 +82,29 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _from_pretrained(loader, source: ModelSource, **kwargs):
+def _from_pretrained(loader, source: ModelSource, what: str, **kwargs):
     """Call a `from_pretrained` with one-sentence errors; hub ids use the local cache when offline."""
     if source.kind != "hub":
-        return loader(source.location, **kwargs)
+        try:
+            return loader(source.location, **kwargs)
+        except Exception as e:
+            raise ModelError(f"cannot load {what} of '{source.ref}': {_first_line(e)}") from None
     online = _hub_reachable()
     try:
         return loader(source.location, local_files_only=not online, **kwargs)
     except Exception as e:
-        shipped = ", ".join(SHIPPED)
         if online:
-            reason = f"the hub answered: {str(e).splitlines()[0][:200]}"
+            reason = f"the hub answered: {_first_line(e)}"
         else:
             reason = "the hub cannot be reached (nor is it in the local hub cache)"
         raise ModelError(
-            f"cannot load model '{source.ref}': it is not a built-in model ({shipped}), not a local folder, "
-            f"and {reason}"
+            f"cannot load model '{source.ref}': it is not a built-in model ({', '.join(SHIPPED)}), "
+            f"not a local folder, and {reason}"
         ) from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,13 +112,8 @@ def load_tokenizer(ref: str | None = None, trust_remote_code: bool = False):
     """The tokenizer of a model reference (cached per process: treat it as read-only)."""
     from transformers import AutoTokenizer
 
-    source = resolve(ref)
-    try:
-        return _from_pretrained(AutoTokenizer.from_pretrained, source, trust_remote_code=trust_remote_code)
-    except ModelError:
-        raise
-    except Exception as e:
-        raise ModelError(f"cannot load the tokenizer of '{source.ref}': {str(e).splitlines()[0][:200]}") from None
+    return _from_pretrained(AutoTokenizer.from_pretrained, resolve(ref), "the tokenizer",
+                            trust_remote_code=trust_remote_code)
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,13 +121,8 @@ def model_config(ref: str | None = None, trust_remote_code: bool = False):
     """The model's config, without loading its weights."""
     from transformers import AutoConfig
 
-    source = resolve(ref)
-    try:
-        return _from_pretrained(AutoConfig.from_pretrained, source, trust_remote_code=trust_remote_code)
-    except ModelError:
-        raise
-    except Exception as e:
-        raise ModelError(f"cannot read the config of '{source.ref}': {str(e).splitlines()[0][:200]}") from None
+    return _from_pretrained(AutoConfig.from_pretrained, resolve(ref), "the config",
+                            trust_remote_code=trust_remote_code)
 
 
 def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) -> int | None:
@@ -151,19 +147,10 @@ def load_model(ref: str | None = None, device: str | None = None, dtype=None, tr
     """A causal LM from safetensors, on `device`, in eval mode."""
     from transformers import AutoModelForCausalLM
 
-    source = resolve(ref)
-    try:
-        model = _from_pretrained(
-            AutoModelForCausalLM.from_pretrained,
-            source,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=True,
-            dtype=dtype if dtype is not None else "auto",
-        )
-    except ModelError:
-        raise
-    except Exception as e:
-        raise ModelError(f"cannot load the weights of '{source.ref}': {str(e).splitlines()[0][:200]}") from None
+    model = _from_pretrained(
+        AutoModelForCausalLM.from_pretrained, resolve(ref), "the weights",
+        trust_remote_code=trust_remote_code, use_safetensors=True, dtype=dtype if dtype is not None else "auto",
+    )
     return model.to(pick_device(device)).eval()
 
 
