@@ -207,9 +207,13 @@ def response_template(item: Prepared, tokenizer, settings: LabelSettings) -> Lab
                 labels[lo:end] = [IGNORE_INDEX] * (end - lo)
             if len(response_ends) < len(human):
                 labels[human[-1]:] = [IGNORE_INDEX] * (len(ids) - human[-1])
-    if pad is not None and pad == tokenizer.eos_token_id and pad in ids:
+    enc = item.encoded
+    learns_something = any(label != IGNORE_INDEX for label in labels)
+    if learns_something and pad is not None and pad == tokenizer.eos_token_id and any(
+            t == pad and enc.completion[i] for i, t in enumerate(ids)):
         notes.append(Note(f"pad == eos ({_token(tokenizer, pad)}): this collator masks every pad-id token, so "
-                          "the eos that ends each answer is masked too (TRL issue 1623)"))
+                          "the eos that ends each answer is masked too and the model never learns to stop "
+                          "(TRL issue 1623)", "eos-masked"))
     keep = [label != IGNORE_INDEX for label in labels]
     return Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep), tuple(notes))
 
@@ -374,7 +378,7 @@ def _diagnose(name: str, item: Prepared, labels: Labels, tokenizer) -> Labels:
         if enc.ids[i] == eos and enc.roles[i] == "assistant" and enc.completion[i] and not labels.trained(i)
         and any(labels.trained(j) for j in range(1, len(enc)) if enc.turns[j] == enc.turns[i])
     ]
-    if masked_eos:
+    if masked_eos and not any(n.code == "eos-masked" for n in labels.notes):
         return labels.with_notes(Note(
             f"{name} masks the eos {_token(tokenizer, eos)} that ends an answer (token {masked_eos[0]}): "
             "the model never learns to stop", "eos-masked"))

@@ -37,7 +37,7 @@ def test_seed_example_classic(tokenizer):
     assert not got["trl-assistant"].available
     assert list(got["prompt-weight"].labels) == ids
     assert list(got["prompt-weight"].weights) == [0.1] * 21 + [1.0] * 3
-    assert [n.code for n in got["response-template"].notes] == ["", "eos-masked"]
+    assert [n.code for n in got["response-template"].notes] == ["eos-masked"]
     assert got["special-mask"].counted == 3 and got["copy"].counted == 23
 
 
