@@ -11,6 +11,7 @@ spans) and the row TRL would be given for it (prompt-completion and conversation
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -236,6 +237,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     )
 
 
+@functools.lru_cache(maxsize=32)
 def _turn_header(tokenizer, role: str) -> str:
     """The text a chat template writes before a message of `role`, e.g. `<|im_start|>user\\n`."""
     marker = "\x00"
@@ -249,6 +251,7 @@ def _turn_header(tokenizer, role: str) -> str:
     return rendered[len(alone): rendered.index(marker)]
 
 
+@functools.lru_cache(maxsize=32)
 def default_templates(tokenizer, fmt: str) -> tuple[str, str]:
     """(response, instruction) templates for the response-template strategy under a format.
 
