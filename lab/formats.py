@@ -121,14 +121,12 @@ def render(example: Example, tokenizer, fmt: str = "classic") -> Rendered:
 
 
 def _render_text(text: str, tokenizer, fmt: str) -> Rendered:
-    b = _Builder(special_token_strings(tokenizer))
-    b.segments += [
+    segments = tuple(
         Segment(s.start, s.end, "text", "content" if s.kind == "template" else s.kind, -1)
-        for s in _split_special(0, text, "text", -1, b.specials)
-    ]
-    b.text = text
+        for s in _split_special(0, text, "text", -1, special_token_strings(tokenizer))
+    )
     note = "a plain-text row has no roles: only the id-based strategies can label it"
-    return Rendered(text, tuple(b.segments), fmt, notes=(note,))
+    return Rendered(text, segments, fmt, notes=(note,))
 
 
 def _render_classic(example: Example, tokenizer) -> Rendered:
