@@ -81,3 +81,35 @@ def compare(item: Prepared, labelled: dict[str, Labels], tokenizer) -> list[Disa
         else:
             runs.append(Disagreement(i, i, (item.encoded.pieces[i],), learned, ignored, reason))
     return runs
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """How much one strategy learns from an example: tokens trained and where the loss weight sits."""
+
+    name: str
+    available: bool
+    trained: int
+    prompt_tokens: int  # trained tokens outside the completion
+    completion_tokens: int
+    prompt_share: float | None  # share of the total loss weight on prompt tokens; None when nothing counts
+
+    @property
+    def completion_share(self) -> float | None:
+        return None if self.prompt_share is None else 1.0 - self.prompt_share
+
+
+def summarise(item: Prepared, labelled: dict[str, Labels], tokenizer) -> list[StrategySummary]:
+    """Per strategy: tokens trained, and the prompt's vs the completion's share of the loss weight."""
+    from lab.labels import completion_flags
+
+    completion = completion_flags(item, tokenizer)
+    out = []
+    for name, labels in labelled.items():
+        trained = [i for i in range(len(labels.labels)) if labels.trained(i)]
+        prompt = [i for i in trained if not completion[i]]
+        total = sum(labels.weights[i] for i in trained)
+        share = sum(labels.weights[i] for i in prompt) / total if total > 0 else None
+        out.append(StrategySummary(name, labels.available, len(trained), len(prompt), len(trained) - len(prompt),
+                                   share if labels.available else None))
+    return out

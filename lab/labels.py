@@ -236,12 +236,16 @@ def _not_found_note(which: str, template: str, template_ids: list[int], item: Pr
 
 @functools.lru_cache(maxsize=4)
 def _sft_config(assistant_only: bool):
+    import warnings
+
     from trl import SFTConfig
 
-    return SFTConfig(
-        output_dir=tempfile.gettempdir(), max_length=None, completion_only_loss=not assistant_only,
-        assistant_only_loss=assistant_only, report_to=[], dataset_num_proc=None, bf16=False, use_cpu=True,
-    )
+    with warnings.catch_warnings():  # TRL's own defaults trip transformers' deprecation notices
+        warnings.simplefilter("ignore", FutureWarning)
+        return SFTConfig(
+            output_dir=tempfile.gettempdir(), max_length=None, completion_only_loss=not assistant_only,
+            assistant_only_loss=assistant_only, report_to=[], dataset_num_proc=None, bf16=False, use_cpu=True,
+        )
 
 
 def generation_markers(tokenizer) -> bool:

@@ -132,6 +132,18 @@ def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) ->
     return getattr(text_config, "vocab_size", None)
 
 
+def available_devices() -> list[str]:
+    """Devices this machine can run on, `auto` first (it picks cuda when present)."""
+    import torch
+
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" if torch.cuda.device_count() > 1 else "cuda" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def pick_device(requested: str | None = None) -> str:
     """`cuda` when available (or asked for), else `cpu`."""
     import torch

@@ -1,13 +1,103 @@
-from pathlib import Path
+"""AppTest of the shell and the first two pages: they run, share the sidebar, keep edits on disk."""
 
-from streamlit.testing.v1 import AppTest
+from lab.examples import conversation, single_turn
+from lab.workspace import Workspace
+from tests.app.conftest import html_of, open_app
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+TOKENS = "app_pages/tokens.py"
 
 
-def test_entrypoint_runs():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+def test_examples_page_is_the_default_and_renders_the_selected_example(app_home):
+    at = open_app()
     assert not at.exception
-    assert at.title[0].value == "SFT Lab"
-    at.selectbox[0].select("reading").run()
+    assert at.title[0].value == "Examples"
+    assert [t.value for t in at.text_area] == ['How do you say "dog" in Spanish?', "perro"]
+    view = html_of(at)
+    assert "Human:" in view and 'class="sl-role-assistant sl-kind-special">&lt;|im_start|&gt;' in view
+
+
+def test_tokens_page_labels_every_strategy_in_both_formats(app_home):
+    at = open_app(TOKENS)
     assert not at.exception
+    assert at.title[0].value == "Tokens & labels"
+    table = at.dataframe[0].value
+    assert list(table["strategy"]) == ["copy", "special-mask", "response-template", "trl-completion",
+                                       "trl-assistant", "prompt-weight"]
+    assert list(table["tokens trained"]) == ["23", "3", "3", "3", "n/a", "23"]
+    assert 'title="position 21 · id' in html_of(at)
+    at.radio(key="format").set_value("chat-template").run()
+    assert not at.exception
+    assert "<|im_start|>assistant" not in html_of(at)  # chips show visible pieces, escaped
+    assert "&lt;|im_start|&gt;" in html_of(at)
+
+
+def test_prompt_weight_slider_changes_the_weight_row_and_the_share(app_home):
+    at = open_app(TOKENS)
+    shares = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))
+    at.slider[0].set_value(1.0).run()
+    after = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))
+    assert after["prompt-weight"] == after["copy"] > shares["prompt-weight"]
+    at.slider[0].set_value(0.0).run()
+    assert dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))[
+        "prompt-weight"] == 0
+
+
+def test_an_edit_is_saved_and_survives_a_new_session(app_home):
+    at = open_app()
+    at.text_area[1].input("gato").run()
+    assert not at.exception
+    assert Workspace(app_home).examples()[0].conversation.turns[1].content == "gato"
+    again = open_app(TOKENS)  # a browser refresh is a new session
+    assert "·g" in html_of(again) or "·gato" in html_of(again)
+    assert "perro" not in html_of(again).split('class="sl-chips"')[1]
+
+
+def test_turns_and_examples_can_be_added_moved_and_deleted(app_home):
+    at = open_app()
+    by_label = {b.label: b for b in at.button}
+    by_label["Add a system turn"].click().run()
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "assistant", "system"]
+    [b for b in at.button if b.label == "↑"][-1].click().run()
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "system", "assistant"]
+    [b for b in at.button if b.label == "✕"][1].click().run()
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "assistant"]
+    {b.label: b for b in at.button}["New example"].click().run()
+    saved = Workspace(app_home)
+    assert len(saved.examples()) == 6 and saved.state().selected == 1
+    assert [t.content for t in saved.examples()[1].conversation.turns] == ["", ""]
+    assert any("turn 0 (user) is empty" in w.value for w in at.warning)
+    {b.label: b for b in at.button}["Delete example"].click().run()
+    assert len(Workspace(app_home).examples()) == 5
+    assert not at.exception
+
+
+def test_a_conversation_without_an_answer_is_named_and_kept(app_home):
+    Workspace(app_home).save([conversation(("user", "only a question"))])
+    at = open_app()
+    assert any("no assistant turn" in w.value for w in at.warning)
+    tokens = open_app(TOKENS)
+    assert not tokens.exception
+    assert "has no assistant turn: nothing to learn" in html_of(tokens)
+    assert Workspace(app_home).examples()[0].conversation.turns[0].content == "only a question"
+
+
+def test_a_bad_model_reference_says_so_and_keeps_the_old_model(app_home):
+    at = open_app()
+    at.text_input(key="model_input").input("no-such-owner/no-such-model").run()
+    assert not at.exception
+    assert any("Could not load 'no-such-owner/no-such-model'" in e.value and "Still using smollm2-135m-instruct"
+               in e.value for e in at.error)
+    assert at.text_input(key="model_input").value == "smollm2-135m-instruct"
+    at.switch_page(TOKENS).run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe[0].value) == 6  # the pages go on with the old model
+
+
+def test_user_text_reaches_the_page_only_escaped(app_home):
+    attack = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
+    Workspace(app_home).save([single_turn(attack, attack)])
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_of(open_app())
+    for page in (None, TOKENS):
+        view = html_of(open_app(page))
+        assert "<script>alert" not in view and "<img src=x" not in view
+        assert "&lt;" in view and "script" in view

@@ -1,0 +1,83 @@
+"""Tokens & labels: every token of an example as a chip, with its label under each strategy."""
+
+import streamlit as st
+
+import app_state
+from lab.check import check
+from lab.chips import legend, sentences, token_chips
+from lab.compare import compare, summarise
+from lab.errors import LabError
+from lab.formats import default_templates
+from lab.labels import DESCRIPTIONS, STRATEGIES, LabelSettings, label_example, prepare
+
+FULL_CHECK_LIMIT = 2000  # larger sets are checked on request, not on every rerun
+
+
+@st.cache_data(show_spinner="Checking the whole set…", max_entries=8)
+def check_set(revision: int, model: str, fmt: str, settings: LabelSettings, _examples, _tokenizer, vocab_size):
+    """Findings for the whole set; cached per saved revision, model, format and settings."""
+    return check(_examples, _tokenizer, fmt, STRATEGIES, settings, vocab_size=vocab_size)
+
+
+st.title("Tokens & labels")
+tokenizer, fmt, ws = app_state.tokenizer(), app_state.fmt(), app_state.workspace()
+examples = ws.examples()
+if not examples:
+    st.info("The set is empty: add an example on the Examples page.")
+    st.stop()
+i = app_state.example_picker(examples)
+
+controls = st.columns([2, 3])
+weight = controls[0].slider("Prompt-loss-weight w", 0.0, 1.0, 0.1, 0.01, key=app_state.PROMPT_WEIGHT, help=(
+    "prompt-weight: prompt tokens weigh w in the loss, completion tokens 1 (seed 002)."))
+shown = controls[1].multiselect("Strategies", STRATEGIES, default=list(STRATEGIES), key=app_state.STRATEGY_CHOICE)
+response_default, instruction_default = default_templates(tokenizer, fmt)
+with st.expander("Templates of the response-template strategy"):
+    left, right = st.columns(2)
+    response = left.text_input("Response template", response_default, key=f"response-{fmt}")
+    instruction = right.text_input("Instruction template (multi-turn)", instruction_default, key=f"instruction-{fmt}")
+settings = LabelSettings(weight, response or None, instruction or None)
+
+try:
+    item = prepare(examples[i], tokenizer, fmt)
+    labelled = label_example(item, tokenizer, STRATEGIES, settings)
+except LabError as e:
+    st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {e}")
+    st.stop()
+if len(item.encoded) > 4096:
+    st.info(f"This example has {len(item.encoded)} tokens; drawing them all may take the browser a moment.")
+
+rows = summarise(item, labelled, tokenizer)
+st.dataframe(
+    [{"strategy": r.name, "tokens trained": str(r.trained) if r.available else "n/a",
+      "prompt share of loss": r.prompt_share, "completion share of loss": r.completion_share,
+      "what it does": DESCRIPTIONS[r.name] if r.available else "cannot label this example (see below)"}
+     for r in rows if r.name in shown],
+    hide_index=True, width="stretch",
+    column_config={
+        "prompt share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+        "completion share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+    },
+)
+st.caption(f"{len(item.encoded)} tokens. Position 0 is never learned: position i's logits predict token i+1, "
+           "so a token is learned through the position before it (hover a chip).")
+
+st.html(legend(shown))
+st.html(token_chips(item, labelled, shown))
+
+st.subheader("Where the strategies disagree")
+disagreements = [d.sentence() for d in compare(item, {n: labelled[n] for n in shown}, tokenizer)]
+st.html(sentences(disagreements) if disagreements else sentences(["They all agree on every token."]))
+
+st.subheader("Notes and findings")
+notes = [f"{name}: {note.text}" for name in shown for note in labelled[name].notes]
+st.html(sentences(notes or ["No strategy has a note on this example."]))
+if len(examples) <= FULL_CHECK_LIMIT or st.button(f"Check all {len(examples)} examples"):
+    findings = check_set(ws.revision(), app_state.model_ref(), fmt, settings, examples, tokenizer,
+                         app_state.vocab_size())
+    mine = [f.message for f in findings if f.example == i]
+    st.markdown(f"**`python -m lab check` on this example:** {len(mine)} finding(s)")
+    st.html(sentences(mine or ["Nothing to report."]))
+    flagged = {f.example for f in findings if f.example is not None}
+    with st.expander(f"The whole set: {len(findings)} finding(s) in {len(flagged)} of {len(examples)} examples"):
+        st.html(sentences([f.message for f in findings] or ["Nothing to report."]))

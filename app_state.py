@@ -1,0 +1,144 @@
+"""The Streamlit glue every page shares: session keys, cached tokenizers and models, the workspace, the sidebar.
+
+Models and tokenizers live in `st.cache_resource` (one copy per process, never in session state). The
+sidebar is drawn by app.py on every run, so its widgets keep their values across pages.
+"""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from lab.errors import LabError
+from lab.examples import Example
+from lab.formats import FORMATS
+from lab.models import (
+    DEFAULT_MODEL, SHIPPED, available_devices, lab_home, load_model, load_tokenizer, model_vocab_size,
+)
+from lab.workspace import Workspace, preview
+
+MODEL = "model"  # the model in use (only ever one that loaded)
+MODEL_INPUT = "model_input"  # what the person typed
+MODEL_ERROR = "model_error"
+MODEL_READY = "model_ready"  # the model in use has loaded in this session
+DEVICE = "device"
+FORMAT = "format"
+TRUST_REMOTE_CODE = "trust_remote_code"
+PROMPT_WEIGHT = "prompt_weight"
+STRATEGY_CHOICE = "strategy_choice"
+
+
+@st.cache_resource(show_spinner=False)
+def tokenizer_for(ref: str, trust_remote_code: bool = False):
+    return load_tokenizer(ref, trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False)
+def vocab_size_for(ref: str, trust_remote_code: bool = False) -> int | None:
+    return model_vocab_size(ref, trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def model_for(ref: str, device: str, trust_remote_code: bool = False):
+    return load_model(ref, device, trust_remote_code=trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(home: str) -> Workspace:
+    return Workspace(home)
+
+
+def workspace() -> Workspace:
+    """The process's one Workspace for the current lab home (one object, so its lock is shared)."""
+    return _workspace(str(lab_home()))
+
+
+def model_ref() -> str:
+    return st.session_state.get(MODEL, DEFAULT_MODEL)
+
+
+def fmt() -> str:
+    return st.session_state.get(FORMAT, FORMATS[0])
+
+
+def trust_remote_code() -> bool:
+    return bool(st.session_state.get(TRUST_REMOTE_CODE, False))
+
+
+def tokenizer():
+    """The current model's tokenizer (loaded by the sidebar before the page runs); stops the page if none.
+
+    A model that failed to load is named here, in the page, once; the old model goes on working.
+    """
+    if MODEL_ERROR in st.session_state:
+        st.error(st.session_state[MODEL_ERROR])
+        if st.session_state.get(MODEL_READY):
+            del st.session_state[MODEL_ERROR]
+    if not st.session_state.get(MODEL_READY):
+        st.info("Pick a model that loads in the sidebar to see this page.")
+        st.stop()
+    return tokenizer_for(model_ref(), trust_remote_code())
+
+
+def vocab_size() -> int | None:
+    return vocab_size_for(model_ref(), trust_remote_code())
+
+
+def _loading_message(ref: str) -> str:
+    if ref.lower() in SHIPPED or ref == "default":
+        return f"Loading {ref}: the first time, its GGUF is converted to safetensors once (about 20 s)…"
+    return f"Loading {ref}…"
+
+
+def _switch_model(candidate: str) -> None:
+    """Try the model the person typed; on failure keep the old one and remember one sentence why."""
+    trust = trust_remote_code()
+    try:
+        with st.spinner(_loading_message(candidate)):
+            tokenizer_for(candidate, trust)
+            vocab_size_for(candidate, trust)
+        st.session_state[MODEL] = candidate
+        st.session_state[MODEL_READY] = True
+        st.session_state.pop(MODEL_ERROR, None)
+    except LabError as e:
+        still = f" Still using {model_ref()}." if st.session_state.get(MODEL_READY) else ""
+        st.session_state[MODEL_ERROR] = f"Could not load '{candidate}': {e}.{still}"
+        st.session_state[MODEL_INPUT] = model_ref()
+
+
+def sidebar() -> None:
+    """Model, device and format, shared by every page. Loads the model's tokenizer once per process."""
+    st.session_state.setdefault(MODEL, DEFAULT_MODEL)
+    st.session_state.setdefault(MODEL_INPUT, model_ref())
+    candidate = (st.session_state.get(MODEL_INPUT) or "").strip() or DEFAULT_MODEL
+    if candidate != model_ref() or not st.session_state.get(MODEL_READY):
+        _switch_model(candidate)
+    with st.sidebar:
+        st.text_input("Model", key=MODEL_INPUT, help=(
+            f"`{DEFAULT_MODEL}` is SmolLM2-135M-Instruct, shipped with the lab (no network needed). "
+            "Or a hub id (e.g. `HuggingFaceTB/SmolLM2-360M-Instruct`) or a local folder."))
+        st.checkbox("Trust remote code", key=TRUST_REMOTE_CODE,
+                    help="Runs Python code that comes with the model. Leave off unless you trust its author.")
+        st.selectbox("Device", available_devices(), key=DEVICE,
+                     help="`auto` uses a CUDA GPU when there is one, else the CPU.")
+        st.radio("Format", FORMATS, key=FORMAT, horizontal=True, help=(
+            "`classic`: `### Human:` / `### Assistant:` with bos and eos inserted (seed 000). "
+            "`chat-template`: the model's own chat template."))
+        st.caption(f"In use: **{html.escape(model_ref())}**")
+
+
+def examples() -> list[Example]:
+    return workspace().examples()
+
+
+def example_picker(examples_: list[Example], label: str = "Example") -> int:
+    """A selectbox over the set whose choice is saved with the workspace, so every page shows the same one."""
+    ws = workspace()
+    selected = min(ws.state().selected, max(len(examples_) - 1, 0))
+    chosen = st.selectbox(label, range(len(examples_)), index=selected,
+                          format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}")
+    chosen = 0 if chosen is None else chosen
+    if chosen != ws.state().selected:
+        ws.save_state(selected=chosen)
+    return chosen

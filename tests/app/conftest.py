@@ -1,0 +1,38 @@
+"""AppTest fixtures: each test gets its own lab home (its own saved workspace) sharing the converted model."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+def app_home(tokenizer, tmp_path, monkeypatch) -> Path:
+    """A fresh SFT_LAB_HOME whose models/ is the test home's (the shipped model converts once per run)."""
+    from lab.models import lab_home
+
+    converted = lab_home() / "models"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(converted)
+    monkeypatch.setenv("SFT_LAB_HOME", str(home))
+    return home
+
+
+def open_app(page: str | None = None, **state) -> AppTest:
+    """Run the app (a new browser session), optionally with session state set first and on another page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def html_of(at: AppTest) -> str:
+    return "\n".join(h.value for h in at.get("html"))
+
+
