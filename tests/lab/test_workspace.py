@@ -56,6 +56,8 @@ def test_bad_edits_say_what_is_wrong():
         ws.delete_turn([single_turn("q", "a")], 0, 5)
     with pytest.raises(DataError, match="unknown role 'robot'"):
         ws.set_turn([single_turn("q", "a")], 0, 0, role="robot")
+    with pytest.raises(DataError, match="at least one turn"):
+        ws.delete_turn([conversation(("user", "q"))], 0, 0)
     with pytest.raises(DataError, match="plain text"):
         ws.add_turn([Example(text="raw")], 0)
 

@@ -1,0 +1,84 @@
+"""The first two pages in a real browser: edit, see the chips change, switch pages, refresh, upload, escape."""
+
+from lab.examples import load_sample, single_turn
+from lab.workspace import Workspace
+from tests.browser.conftest import screenshot, settle
+
+ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
+
+
+def chip_texts(tab) -> list[str]:
+    return tab.locator(".sl-chips .sl-c:not(.sl-key) > .t").all_inner_texts()
+
+
+def learned_cells(tab) -> int:
+    return tab.locator(".sl-chips .sl-c:not(.sl-key) > .l.y").count()
+
+
+def open_tokens(tab) -> None:
+    tab.get_by_role("link", name="Tokens & labels").click()
+    tab.locator(".sl-chips").wait_for(timeout=60_000)
+    settle(tab)
+
+
+def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page, serve, lab_home):
+    url = serve()
+    page.goto(url)
+    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    open_tokens(page)
+    before_chips, before_learned = chip_texts(page), learned_cells(page)
+    assert "·per" in before_chips and "ro" in before_chips
+
+    page.get_by_role("link", name="Examples").click()
+    answer = page.get_by_label("Content of turn 1 (assistant)")
+    answer.fill("el gato negro")
+    answer.press("Tab")  # Streamlit commits a text area when it loses focus
+    page.locator(".sl-text-view", has_text="el gato negro").wait_for(timeout=30_000)
+    settle(page)
+    assert Workspace(lab_home).examples()[0].conversation.turns[1].content == "el gato negro"
+
+    open_tokens(page)
+    after = chip_texts(page)
+    assert "·per" not in after and "".join(after).replace("·", " ").endswith(" el gato negro<|im_end|>")
+    assert learned_cells(page) > before_learned  # more answer tokens: more ✓ in the label rows
+
+    # The sidebar's format is shared by every page.
+    page.get_by_test_id("stRadioGroup").get_by_text("chat-template").click()
+    page.locator(".sl-chips .t", has_text="assistant").first.wait_for(timeout=30_000)
+    settle(page)
+    page.reload()
+    page.locator(".sl-chips").wait_for(timeout=60_000)
+    settle(page)
+    assert "".join(chip_texts(page)).replace("·", " ").endswith(" el gato negro<|im_end|>")  # kept on disk
+    screenshot(page, "tokens-and-labels")
+
+
+def test_user_text_is_shown_as_text_and_opens_no_dialog(page, serve, lab_home):
+    Workspace(lab_home).save([single_turn(ATTACK, ATTACK)])
+    page.goto(serve())
+    view = page.locator(".sl-text-view")
+    view.wait_for(timeout=90_000)
+    settle(page)
+    assert ATTACK in view.inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    open_tokens(page)
+    assert "<script>alert(1)</script>" in "".join(chip_texts(page)).replace("·", " ")
+    assert page.locator("img[src='x']").count() == 0
+    page.wait_for_timeout(1000)  # any dialog would have opened by now; the fixture fails the test if one did
+    screenshot(page, "escaping")
+
+
+def test_an_upload_in_the_wrong_shape_is_refused_in_words_and_loses_nothing(page, serve, lab_home, tmp_path):
+    Workspace(lab_home).save(load_sample("spanish"))
+    bad = tmp_path / "questions.jsonl"
+    bad.write_text('{"question": "what?", "answer": "that"}\n')
+    page.goto(serve())
+    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    page.get_by_text("Start from a built-in sample or a file").click()
+    page.locator("input[type=file]").set_input_files(str(bad))
+    page.get_by_role("button", name="Replace with it").click()
+    error = page.get_by_text("The current set is unchanged")
+    error.wait_for(timeout=30_000)
+    assert "questions.jsonl line 1" in error.inner_text()
+    assert [e.conversation for e in Workspace(lab_home).examples()] == [e.conversation for e in load_sample("spanish")]
+    screenshot(page, "bad-upload")
