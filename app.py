@@ -10,8 +10,9 @@ import app_state
 
 st.set_page_config(page_title="SFT Lab", page_icon="🧪", layout="wide")
 navigation = st.navigation([
-    st.Page("app_pages/examples.py", title="Examples", icon="✏️", default=True),
-    st.Page("app_pages/tokens.py", title="Tokens & labels", icon="🔤", url_path="tokens"),
+    st.Page("app_pages/examples.py", title="Examples", icon=":material/edit_note:", default=True),
+    st.Page("app_pages/tokens.py", title="Tokens & labels", icon=":material/token:", url_path="tokens"),
+    st.Page("app_pages/ratio.py", title="Generation ratio", icon=":material/bar_chart:", url_path="ratio"),
 ])
 app_state.sidebar()
 navigation.run()

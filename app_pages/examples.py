@@ -48,7 +48,7 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
     left, middle, right = st.columns(3)
     name = left.selectbox("Built-in sample set", sample_names(), help=(
         "spanish: the seed's five words · spanish_heldout: one word kept out · multiturn: conversations · "
-        "reading: long passages with one-letter answers"))
+        "reading: long passages with one-letter answers · explain: short questions, long answers"))
     if left.button("Replace the current set with it"):
         load(load_sample(name), f"sample:{name}", "replace")
         st.rerun()

@@ -1,6 +1,7 @@
 """`python -m lab ...`: the same library calls as the pages.
 
-Exit codes: 0 success (for `check`: no findings), 1 findings or a failure, 2 bad input. Errors a person can
+Exit codes: 0 success (`check`: no findings; `ratio`: every example counted), 1 findings, skipped examples or
+a failure, 2 bad input. Errors a person can
 fix are one line on stderr, never a traceback.
 """
 
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-length", type=int, default=1024, metavar="N",
                        help="training max length; completions cut by it are reported (TRL's default 1024; 0: off)")
     _common(check)
+
+    ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
+    ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
+    _common(ratio)
     return parser
 
 
@@ -217,11 +222,45 @@ def run_check(args) -> int:
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
+def run_ratio(args) -> int:
+    from lab import examples as ex
+    from lab.ratio import generation_ratio
+
+    data = ex.read_examples(args.file)
+    _settings(args)  # validates --prompt-weight
+    stats = generation_ratio(data, _tokenizer(args), args.format)
+    if args.json:
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
+    else:
+        print(ratio_report(stats, args.file, args.format, args.prompt_weight))
+    return EXIT_FINDINGS if stats.skipped or not stats.count else EXIT_OK
+
+
+def ratio_report(stats, name: str, fmt: str, prompt_weight: float) -> str:
+    """The statistics as lines of text (`python -m lab ratio`)."""
+    lines = [f"{name} · {fmt} · {stats.count} examples counted, {len(stats.skipped)} skipped"]
+    if stats.count:
+        share = stats.loss_share(prompt_weight)
+        lines += [
+            "Rg = completion tokens / prompt tokens",
+            f"  arithmetic mean      {stats.arithmetic_mean:.4g}",
+            f"  geometric mean       {stats.geometric_mean:.4g}",
+            f"  median               {stats.median:.4g}",
+            f"  share with Rg > 1    {stats.share_above_1:.1%}",
+            f"  prompt tokens P      {stats.prompt_tokens}",
+            f"  completion tokens C  {stats.completion_tokens}",
+            f"at w = {prompt_weight:g}, prompt tokens carry {share:.1%} of the loss; w*P + C = "
+            f"{stats.effective_tokens(prompt_weight):.1f} effective trained tokens",
+        ]
+    lines += [f"skipped: example {e.index}: {e.skipped}" for e in stats.skipped]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet()
     try:
-        return {"tokens": run_tokens, "check": run_check}[args.command](args)
+        return {"tokens": run_tokens, "check": run_check, "ratio": run_ratio}[args.command](args)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

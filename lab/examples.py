@@ -196,10 +196,16 @@ def _is_missing(value: Any) -> bool:
 
 
 def read_examples(source: str | Path) -> list[Example]:
-    """Read a dataset: a `sample:NAME`, or a .jsonl/.json/.csv/.parquet file. Raises DataError."""
+    """Read a dataset: `sample:NAME`, `chatterbot:LANGUAGE[/TOPIC]`, or a .jsonl/.json/.csv/.parquet file.
+
+    Raises DataError."""
     text = str(source)
     if text.startswith(SAMPLE_PREFIX):
         return load_sample(text[len(SAMPLE_PREFIX) :])
+    if text.startswith("chatterbot:"):
+        from lab.corpora import load_chatterbot
+
+        return load_chatterbot(text[len("chatterbot:"):])
     path = Path(source)
     if not path.is_file():
         raise DataError(f"no such file: {path}")

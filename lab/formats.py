@@ -51,11 +51,21 @@ class Rendered:
 
 def special_token_strings(tokenizer) -> list[str]:
     """Special and added-special token strings, longest first (so matching prefers the longer one)."""
+    return list(_special_strings(tokenizer))
+
+
+@functools.lru_cache(maxsize=32)
+def _special_strings(tokenizer) -> tuple[str, ...]:
     strings = set(tokenizer.all_special_tokens)
     for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
         if getattr(token, "special", False):
             strings.add(str(token))
-    return sorted((s for s in strings if s), key=len, reverse=True)
+    return tuple(sorted((s for s in strings if s), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _special_pattern(specials: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(s) for s in specials))
 
 
 def _split_special(start: int, text: str, role: str, turn: int, specials: list[str]) -> list[Segment]:
@@ -64,7 +74,7 @@ def _split_special(start: int, text: str, role: str, turn: int, specials: list[s
         return []
     if not specials:
         return [Segment(start, start + len(text), role, "template", turn)]
-    pattern = re.compile("|".join(re.escape(s) for s in specials))
+    pattern = _special_pattern(tuple(specials))
     out, pos = [], 0
     for m in pattern.finditer(text):
         if m.start() > pos:

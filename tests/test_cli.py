@@ -106,3 +106,28 @@ def test_bad_input_one_line_exit_2(tmp_path, setup, args, message):
 def test_usage_error_exit_2():
     result = run_cli("tokens", "--strategy", "all", "--format", "markdown")
     assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ratio_json_contract_and_exit_codes(capsys, tmp_path):
+    assert main(["ratio", "sample:spanish", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out)[:9] == ["count", "skipped", "arithmetic_mean", "geometric_mean", "median", "share_above_1",
+                             "prompt_tokens", "completion_tokens", "per_example"]
+    assert out["count"] == 5 and out["skipped"] == 0 and out["completion_tokens"] == 16
+    assert out["per_example"][0] == pytest.approx(3 / 21)
+    data = write(tmp_path / "d.jsonl", [
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"messages": [{"role": "user", "content": "only a question"}]},
+    ])
+    assert main(["ratio", str(data), "--json"]) == 1  # a skipped example is reported, as `check` reports
+    out = json.loads(capsys.readouterr().out)
+    assert out["per_example"][1] is None and out["skipped_examples"][0]["example"] == 1
+
+
+def test_ratio_text_report_and_bad_input():
+    done = run_cli("ratio", "sample:reading", "--prompt-weight", "0.1")
+    assert done.returncode == 0, done.stderr
+    assert "at w = 0.1, prompt tokens carry 92.2% of the loss" in done.stdout
+    bad = run_cli("ratio", "chatterbot:klingon")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: the ChatterBot corpus has no language")
+    assert "Traceback" not in bad.stderr

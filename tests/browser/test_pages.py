@@ -82,3 +82,18 @@ def test_an_upload_in_the_wrong_shape_is_refused_in_words_and_loses_nothing(page
     assert "questions.jsonl line 1" in error.inner_text()
     assert [e.conversation for e in Workspace(lab_home).examples()] == [e.conversation for e in load_sample("spanish")]
     screenshot(page, "bad-upload")
+
+
+def test_the_generation_ratio_page_draws_the_histogram_and_both_means(page, serve, lab_home):
+    Workspace(lab_home).save(load_sample("spanish"))
+    page.goto(serve() + "/ratio")
+    histogram = page.locator(".js-plotly-plot").first
+    histogram.wait_for(timeout=90_000)
+    settle(page)
+    histogram.locator(".annotation-text", has_text="geometric mean").first.wait_for(timeout=30_000)
+    annotations = histogram.locator(".annotation-text").all_text_contents()  # SVG: no innerText
+    assert sum(a.startswith("arithmetic mean") for a in annotations) == 3
+    assert sum(a.startswith("geometric mean") for a in annotations) == 3
+    assert histogram.locator(".barlayer .point").count() > 0
+    assert histogram.locator(".scatterlayer .trace").count() == 6  # one line per mean per dataset
+    screenshot(page, "generation-ratio")
