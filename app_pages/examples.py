@@ -31,7 +31,8 @@ def load(new, source, how):
     current = ws.examples()
     rows = new if how == "replace" else current + new
     ws.save(rows, selected=0 if how == "replace" else len(current), source=source if how == "replace" else None)
-    st.session_state[FLASH] = f"{'Loaded' if how == 'replace' else 'Appended'} {len(new)} examples from {source}."
+    noun = "example" if len(new) == 1 else "examples"
+    st.session_state[FLASH] = f"{'Loaded' if how == 'replace' else 'Appended'} {len(new)} {noun} from {source}."
 
 
 st.title("Examples")

@@ -101,3 +101,25 @@ def test_user_text_reaches_the_page_only_escaped(app_home):
         view = html_of(open_app(page))
         assert "<script>alert" not in view and "<img src=x" not in view
         assert "&lt;" in view and "script" in view
+
+
+def test_an_upload_in_the_wrong_shape_is_refused_and_the_set_is_kept(app_home):
+    at = open_app()
+    at.file_uploader[0].set_value(("questions.jsonl", b'{"question": "q", "answer": "a"}\n', "application/jsonl"))
+    at.run()
+    {b.label: b for b in at.button}["Replace with it"].click().run()
+    assert not at.exception
+    assert any("questions.jsonl line 1" in e.value and "The current set is unchanged" in e.value for e in at.error)
+    assert len(Workspace(app_home).examples()) == 5
+
+
+def test_a_good_upload_is_appended(app_home):
+    row = b'{"prompt": "Say cat in Spanish.", "completion": "gato"}\n'
+    at = open_app()
+    at.file_uploader[0].set_value(("mine.jsonl", row, "application/jsonl"))
+    at.run()
+    {b.label: b for b in at.button}["Append it"].click().run()
+    saved = Workspace(app_home)
+    assert len(saved.examples()) == 6 and saved.state().selected == 5
+    assert [t.content for t in saved.examples()[5].conversation.turns] == ["Say cat in Spanish.", "gato"]
+    assert any("Appended 1 example from mine.jsonl" in s.value for s in at.success)
