@@ -54,6 +54,28 @@ def workspace() -> Workspace:
     return _workspace(str(lab_home()))
 
 
+def run_store():
+    from lab.runs import RunStore
+
+    return RunStore(lab_home())
+
+
+def runner():
+    """The process's one training worker (lab.runs keeps it across Streamlit's re-imports)."""
+    from lab.runs import runner_for
+
+    return runner_for(lab_home())
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def trained_model_for(run_id: str):
+    """A finished run's model (full weights, or its adapter on the base), for inference."""
+    from lab.training import load_trained
+
+    store = run_store()
+    return load_trained(store.get(run_id).config, store.run_folder(run_id) / "final", "cpu")
+
+
 def model_ref() -> str:
     return st.session_state.get(MODEL, DEFAULT_MODEL)
 

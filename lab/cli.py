@@ -63,6 +63,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lab.cli_runs import run_config_flags
+
     from lab.labels import STRATEGIES
 
     parser = _Parser(prog="python -m lab", description="SFT Lab: what a fine-tune learns from chat data")
@@ -85,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-length", type=int, default=1024, metavar="N",
                        help="training max length; completions cut by it are reported (TRL's default 1024; 0: off)")
     _common(check)
+
+    train = sub.add_parser("train", help="fine-tune in the foreground; the run lands in the same store as the app's")
+    train.add_argument("--data", metavar="FILE", required=True, help="dataset file, sample:NAME or chatterbot:…")
+    train.add_argument("--config", metavar="JSON", help="a run.json of RunConfig fields; flags override it")
+    run_config_flags(train)
+    train.add_argument("--json", action="store_true", help="print the finished run as JSON")
+
+    runs = sub.add_parser("runs", help="list, show or delete runs")
+    runs.add_argument("action", nargs="?", default="list", choices=("list", "show", "delete", "stop"))
+    runs.add_argument("run_id", nargs="?", metavar="ID")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
 
     ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
     ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
@@ -260,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet()
     try:
-        return {"tokens": run_tokens, "check": run_check, "ratio": run_ratio}[args.command](args)
+        from lab.cli_runs import run_runs, run_train
+
+        commands = {"tokens": run_tokens, "check": run_check, "ratio": run_ratio, "train": run_train,
+                    "runs": run_runs}
+        return commands[args.command](args)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

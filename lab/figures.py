@@ -114,3 +114,24 @@ def loss_share_curve(datasets: dict[str, RatioStats], prompt_weight: float) -> g
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return figure
+
+
+def loss_curves(metrics: list[dict], run_id: str) -> go.Figure:
+    """Training loss (with the run's weights) and the measured prompt and completion losses against step."""
+    figure = go.Figure()
+    steps = [m["step"] for m in metrics]
+    series = (("loss", "training loss (weighted)", "#000000", "solid"),
+              ("prompt_loss", "prompt loss", PALETTE[1], "dot"),
+              ("completion_loss", "completion loss", PALETTE[0], "solid"))
+    for key, name, colour, dash in series:
+        values = [m.get(key) for m in metrics]
+        if any(v is not None for v in values):
+            figure.add_scatter(x=steps, y=values, mode="lines+markers" if len(steps) < 40 else "lines", name=name,
+                               line=dict(color=colour, dash=dash, width=2.5), connectgaps=True)
+    figure.update_layout(
+        template="plotly_white", height=360, uirevision=f"loss-{run_id}",
+        title=dict(text="Loss per optimizer step"), xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="cross-entropy (nats)"), rangemode="tozero"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=70),
+    )
+    return figure

@@ -1,0 +1,118 @@
+"""`python -m lab train` and `python -m lab runs`: runs in the same store the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lab.errors import LabError
+
+EXIT_OK, EXIT_FINDINGS = 0, 1
+
+
+def run_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field (--prompt-weight, --batch-size, ...), None when not given."""
+    from dataclasses import fields
+
+    from lab.training import RunConfig
+
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action="store_true", default=None)
+        elif f.name == "lora_targets":
+            p.add_argument(flag, nargs="+", default=None, metavar="MODULE")
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=None, metavar=f.name.upper())
+
+
+def run_config(args):
+    from dataclasses import fields
+
+    from lab.training import RunConfig
+
+    base = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                base = json.load(f)
+        except (OSError, ValueError) as e:
+            raise LabError(f"--config {args.config}: {e}") from None
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    return RunConfig.from_json(base | given).validate()
+
+
+def run_train(args) -> int:
+    from tqdm import tqdm
+
+    from lab import examples as ex
+    from lab.execute import execute
+    from lab.runs import RunStore
+
+    config = run_config(args)
+    data = ex.read_examples(args.data)
+    store = RunStore()
+    store.mark_interrupted()
+    run_id = store.create(config, data)
+    bar = tqdm(desc=f"run {run_id}", unit="step", disable=args.json, file=sys.stderr)
+
+    def on_step(step) -> None:
+        bar.total = step.total_steps
+        bar.n = step.step
+        bar.set_postfix(loss=f"{step.loss:.3f}", refresh=False)
+        bar.refresh()
+
+    try:
+        status = execute(store, run_id, on_step)
+    except KeyboardInterrupt:
+        store.set_status(run_id, "interrupted", "interrupted from the keyboard; resume from the app")
+        raise
+    finally:
+        bar.close()
+    run = store.get(run_id)
+    print(json.dumps(run_json(run, store)) if args.json else run_line(run, store))
+    return EXIT_OK if status == "done" else EXIT_FINDINGS
+
+
+def run_json(run, store) -> dict:
+    last = (store.metrics(run.id) or [{}])[-1]
+    return {"id": run.id, "status": run.status, "message": run.message, "step": run.step,
+            "total_steps": run.total_steps, "duration_s": run.duration, "loss": last.get("loss"),
+            "prompt_loss": last.get("prompt_loss"), "completion_loss": last.get("completion_loss"),
+            "config": run.config.to_json(), "folder": str(store.run_folder(run.id))}
+
+
+def run_line(run, store) -> str:
+    last = (store.metrics(run.id) or [{}])[-1]
+    losses = " ".join(f"{k}={last[k]:.4f}" for k in ("loss", "prompt_loss", "completion_loss")
+                      if last.get(k) is not None)
+    took = f"{run.duration:.1f}s" if run.duration is not None else "-"
+    return (f"{run.id}  {run.status:<11} {run.config.strategy:<17} {run.config.method:<4} step {run.step}/"
+            f"{run.total_steps}  {took}  {losses}" + (f"  ({run.message})" if run.message else ""))
+
+
+def run_runs(args) -> int:
+    from lab.runs import RunStore
+
+    store = RunStore()
+    store.mark_interrupted()
+    if args.action == "list":
+        runs = store.list()
+        print(json.dumps([run_json(r, store) for r in runs]) if args.json else
+              "\n".join(run_line(r, store) for r in runs) or "no runs yet")
+        return EXIT_OK
+    if not args.run_id:
+        raise LabError(f"`runs {args.action}` needs a run id (see `python -m lab runs`)")
+    if args.action == "delete":
+        store.delete(args.run_id)
+        print(f"deleted {args.run_id}")
+    elif args.action == "stop":
+        store.request_stop(args.run_id)
+        print(f"asked run {args.run_id} to stop")
+    else:
+        run = store.get(args.run_id)
+        out = run_json(run, store) | {"metrics": store.metrics(run.id)}
+        print(json.dumps(out) if args.json else run_line(run, store) + "\n" + json.dumps(run.config.to_json()))
+    return EXIT_OK

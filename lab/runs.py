@@ -1,0 +1,254 @@
+"""Runs: the SQLite store (WAL) of runs and their metrics, a folder per run, and the background runner.
+
+`$SFT_LAB_HOME/runs.db` holds every run's status and metrics; `runs/<id>/` holds config.json, the examples
+it trains on, a checkpoint, and the final weights (safetensors: full, or a LoRA adapter). Every write is one
+transaction, so a killed process loses at most the step in flight. A run left `running` or `queued` by a
+process that is gone becomes `interrupted` and can be resumed from its last checkpoint.
+
+One worker thread per process trains one run at a time; more runs wait in the queue. Stop is a flag in the
+store that the worker reads after every optimizer step, so the CLI or another tab can stop a run too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.examples import Example, read_jsonl
+from lab.models import lab_home
+from lab.training import RunConfig, StepReport, read_config, write_config
+
+ACTIVE = ("queued", "running")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, created REAL, status TEXT, message TEXT, pid INTEGER, examples INTEGER,
+  step INTEGER DEFAULT 0, total_steps INTEGER DEFAULT 0, started REAL, finished REAL,
+  stop_requested INTEGER DEFAULT 0, checkpoint_step INTEGER, config TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+  run_id TEXT, step INTEGER, epoch REAL, loss REAL, prompt_loss REAL, completion_loss REAL, lr REAL,
+  tokens_per_s REAL, elapsed REAL, PRIMARY KEY (run_id, step)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the store."""
+
+    id: str
+    created: float
+    status: str
+    message: str
+    pid: int | None
+    examples: int
+    step: int
+    total_steps: int
+    started: float | None
+    finished: float | None
+    stop_requested: bool
+    checkpoint_step: int | None
+    config: RunConfig
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+class RunStore:
+    """Runs and metrics in SQLite, run folders beside it."""
+
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home or lab_home())
+        self.folder = self.home / "runs"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / "runs.db"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _write(self, sql: str, args=()) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(sql, args)
+            db.execute("COMMIT")
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.folder / run_id
+
+    def create(self, config: RunConfig, examples: list[Example]) -> str:
+        """A new queued run: its folder (config.json, examples.jsonl) and its row."""
+        from lab.workspace import to_jsonl
+
+        config.validate()
+        if not examples:
+            raise LabError("no examples to train on")
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        folder = self.run_folder(run_id)
+        folder.mkdir(parents=True)
+        write_config(config, folder)
+        (folder / "examples.jsonl").write_bytes(to_jsonl(examples))
+        self._write("INSERT INTO runs (id, created, status, message, pid, examples, config) VALUES (?,?,?,?,?,?,?)",
+                    (run_id, time.time(), "queued", "", os.getpid(), len(examples), json.dumps(config.to_json())))
+        return run_id
+
+    def examples(self, run_id: str) -> list[Example]:
+        return read_jsonl(self.run_folder(run_id) / "examples.jsonl")
+
+    def get(self, run_id: str) -> Run:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise LabError(f"no run '{run_id}'")
+        return _run(row)
+
+    def list(self) -> list[Run]:
+        with self._connect() as db:
+            return [_run(row) for row in db.execute("SELECT * FROM runs ORDER BY created DESC")]
+
+    def metrics(self, run_id: str) -> list[dict]:
+        with self._connect() as db:
+            return [dict(r) for r in db.execute("SELECT * FROM metrics WHERE run_id = ? ORDER BY step", (run_id,))]
+
+    def set_status(self, run_id: str, status: str, message: str = "", **columns) -> None:
+        sets = ", ".join(["status = ?", "message = ?"] + [f"{k} = ?" for k in columns])
+        self._write(f"UPDATE runs SET {sets} WHERE id = ?", (status, message, *columns.values(), run_id))
+
+    def add_metrics(self, run_id: str, report: StepReport) -> None:
+        """One step's metrics and the run's progress, in one transaction."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?,?,?,?,?)",
+                       (run_id, report.step, report.epoch, report.loss, report.prompt_loss, report.completion_loss,
+                        report.lr, report.tokens_per_s, report.elapsed))
+            db.execute("UPDATE runs SET step = ?, total_steps = ? WHERE id = ?",
+                       (report.step, report.total_steps, run_id))
+            db.execute("COMMIT")
+
+    def set_checkpoint(self, run_id: str, step: int) -> None:
+        self._write("UPDATE runs SET checkpoint_step = ? WHERE id = ?", (step, run_id))
+
+    def request_stop(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if run.status == "queued":
+            self.set_status(run_id, "stopped", "stopped before it started")
+        elif run.active:
+            self._write("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def delete(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if run.active and _alive(run.pid):
+            raise LabError(f"run {run_id} is {run.status}: stop it before deleting it")
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            db.execute("COMMIT")
+        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left queued or running by a process that is gone become `interrupted`."""
+        gone = [r.id for r in self.list() if r.active and not _alive(r.pid)]
+        for run_id in gone:
+            self.set_status(run_id, "interrupted", "the process training it ended; resume goes on from its last "
+                                                   "checkpoint", finished=time.time())
+        return gone
+
+    def prepare_resume(self, run_id: str, pid: int) -> None:
+        run = self.get(run_id)
+        if run.status not in ("interrupted", "stopped", "failed"):
+            raise LabError(f"run {run_id} is {run.status}: only interrupted, stopped or failed runs resume")
+        self._write("UPDATE runs SET status = 'queued', message = '', pid = ?, stop_requested = 0, finished = NULL "
+                    "WHERE id = ?", (pid, run_id))
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(row["id"], row["created"], row["status"], row["message"] or "", row["pid"], row["examples"],
+               row["step"] or 0, row["total_steps"] or 0, row["started"], row["finished"],
+               bool(row["stop_requested"]), row["checkpoint_step"], RunConfig.from_json(json.loads(row["config"])))
+
+
+class Runner:
+    """One background worker thread per process: trains queued runs one at a time."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._work, name="sft-lab-runner", daemon=True)
+        self.store.mark_interrupted()
+        self.thread.start()
+
+    def submit(self, config: RunConfig, examples: list[Example]) -> str:
+        run_id = self.store.create(config, examples)
+        self.queue.put(run_id)
+        return run_id
+
+    def resume(self, run_id: str) -> None:
+        self.store.prepare_resume(run_id, self.pid)
+        self.queue.put(run_id)
+
+    def _work(self) -> None:
+        from lab.execute import execute
+
+        while True:
+            run_id = self.queue.get()
+            try:
+                if self.store.get(run_id).status == "queued":
+                    execute(self.store, run_id)
+            except Exception as e:  # the worker must survive anything a run does
+                self.store.set_status(run_id, "failed", f"{type(e).__name__}: {e}", finished=time.time())
+
+
+# Kept on `sys`, not in this module: Streamlit's file watcher re-imports changed modules, and a fresh module
+# dict would start a second worker training beside the first.
+_RUNNERS: dict[str, Runner] = sys.__dict__.setdefault("_sft_lab_runners", {})
+_RUNNERS_LOCK: threading.Lock = sys.__dict__.setdefault("_sft_lab_runners_lock", threading.Lock())
+
+
+def runner_for(home: str | Path | None = None) -> Runner:
+    """The process's runner for a lab home; a second call (e.g. after Streamlit re-imports) gets the same one."""
+    key = str(Path(home or lab_home()).resolve())
+    with _RUNNERS_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = Runner(RunStore(key))
+        return _RUNNERS[key]
