@@ -131,3 +131,28 @@ def test_ratio_text_report_and_bad_input():
     bad = run_cli("ratio", "chatterbot:klingon")
     assert bad.returncode == 2 and bad.stderr.startswith("error: the ChatterBot corpus has no language")
     assert "Traceback" not in bad.stderr
+
+
+def test_train_and_runs_commands(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SFT_LAB_HOME", str(tmp_path))
+    assert main(["train", "--data", "sample:spanish", "--model", str(tiny_model_dir), "--epochs", "2",
+                 "--batch-size", "5", "--lr", "1e-3", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["status"] == "done" and run["step"] == run["total_steps"] == 2
+    assert run["config"]["batch_size"] == 5 and run["prompt_loss"] is not None
+    assert main(["runs", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [run["id"]]
+    assert main(["runs", "show", run["id"], "--json"]) == 0
+    assert [m["step"] for m in json.loads(capsys.readouterr().out)["metrics"]] == [1, 2]
+    assert main(["runs", "delete", run["id"]]) == 0
+    capsys.readouterr()
+    assert main(["runs", "show", run["id"]]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no run '{run['id']}'")
+
+
+def test_train_refuses_settings_that_cannot_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SFT_LAB_HOME", str(tmp_path))
+    assert main(["train", "--data", "sample:spanish", "--engine", "trl", "--strategy", "copy"]) == 2
+    assert "engine trl trains with TRL's own labels" in capsys.readouterr().err
+    assert main(["train", "--data", "sample:spanish", "--model", str(tmp_path / "nothing")]) == 1
+    assert "failed" in capsys.readouterr().out

@@ -97,3 +97,48 @@ def test_the_generation_ratio_page_draws_the_histogram_and_both_means(page, serv
     assert histogram.locator(".barlayer .point").count() > 0
     assert histogram.locator(".scatterlayer .trace").count() == 6  # one line per mean per dataset
     screenshot(page, "generation-ratio")
+
+
+def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, tiny_model_dir):
+    import re
+
+    from lab.runs import RunStore
+
+    page.goto(serve())
+    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
+    model.fill(str(tiny_model_dir))
+    model.press("Enter")
+    page.get_by_text(f"In use: {tiny_model_dir}").wait_for(timeout=30_000)
+    page.get_by_role("link", name="Train").click()
+    epochs = page.get_by_label("Epochs", exact=True).and_(page.locator("input"))
+    epochs.fill("1000")
+    epochs.press("Tab")
+    settle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    progress = page.get_by_text(re.compile(r"step \d+/1000"))
+    progress.wait_for(timeout=60_000)
+    curve = page.locator(".js-plotly-plot")
+    curve.wait_for(timeout=30_000)
+
+    def step_shown() -> int:
+        return int(re.search(r"step (\d+)/", progress.inner_text()).group(1))
+
+    first = step_shown()
+    page.wait_for_timeout(2500)
+    assert step_shown() > first  # the fragment redraws while the run trains
+
+    page.reload()  # a refresh is a new session: the run and its curve come back from the store
+    page.get_by_text(re.compile(r"step \d+/1000")).wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").wait_for(timeout=30_000)
+    screenshot(page, "train-live")
+    page.get_by_role("button", name="Stop").click()
+    store = RunStore(lab_home)
+    [run] = store.list()
+    deadline = __import__("time").time() + 60
+    while store.get(run.id).active and __import__("time").time() < deadline:
+        page.wait_for_timeout(200)
+    assert store.get(run.id).status == "stopped" and store.get(run.id).step < 1000
+    page.get_by_text(re.compile(r"· stopped ·")).first.wait_for(timeout=30_000)
+    screenshot(page, "train-stopped")

@@ -1,0 +1,39 @@
+"""The Train page in AppTest: start a run on a tiny model, see it in the table and the curve, compare, delete."""
+
+import json
+import time
+
+from lab.runs import RunStore
+from tests.app.conftest import open_app
+
+TRAIN = "app_pages/train.py"
+
+
+def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(app_home, tiny_model_dir):
+    at = open_app(TRAIN, model_input=str(tiny_model_dir))
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+    {b.label: b for b in at.button}["Train"].click().run()
+    assert not at.exception
+    store = RunStore(app_home)
+    [run] = store.list()
+    deadline = time.time() + 120
+    while store.get(run.id).active and time.time() < deadline:
+        time.sleep(0.2)
+    assert store.get(run.id).status == "done"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["done"] and list(table["steps"]) == ["15/15"]
+    curve = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in curve["data"]] == ["training loss (weighted)", "prompt loss", "completion loss"]
+    assert len(curve["data"][0]["x"]) == 15
+
+    {b.label: b for b in at.button}["Answer with both"].click().run()
+    assert not at.exception
+    assert [m.value for m in at.markdown if m.value.startswith("**")][-2:] == [
+        "**Base model**", f"**Fine-tuned ({run.id})**"]
+    assert len(at.code) == 2
+
+    {b.label: b for b in at.button}["Yes, delete it"].click().run()
+    assert store.list() == [] and not at.exception

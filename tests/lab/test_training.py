@@ -1,0 +1,95 @@
+"""Training on a tiny model: every strategy and method learns, a golden loss, stop, NaN, checkpoints."""
+
+import pytest
+import torch
+
+from lab.errors import LabError
+from lab.examples import load_sample
+from lab.training import (
+    RunConfig, TrainingFailed, batches_for_epoch, model_for_training, train_lab, training_items,
+)
+
+
+def tiny_config(tiny_model_dir, **changes):
+    base = dict(model=str(tiny_model_dir), epochs=3, batch_size=2, lr=1e-3, dtype="fp32", checkpoint_seconds=0)
+    return RunConfig(**(base | changes))
+
+
+def train(tokenizer, config, sample="spanish", **kwargs):
+    items = training_items(load_sample(sample), tokenizer, config).items
+    model = model_for_training(config, "cpu")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    reports = []
+    status = train_lab(model, items, config, "cpu", lambda r: reports.append(r) or True, tokenizer.pad_token_id,
+                       **kwargs)
+    return model, before, reports, status
+
+
+@pytest.mark.parametrize("strategy", ["copy", "special-mask", "response-template", "trl-completion",
+                                      "prompt-weight"])
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_every_strategy_and_method_lowers_the_loss_and_changes_what_it_trains(tokenizer, tiny_model_dir, strategy,
+                                                                               method):
+    config = tiny_config(tiny_model_dir, strategy=strategy, method=method, epochs=4,
+                         lr=3e-3 if method == "full" else 3e-2)
+    model, before, reports, status = train(tokenizer, config)
+    assert status == "done" and reports[-1].step == reports[-1].total_steps == 12
+    assert reports[-1].loss < reports[0].loss
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if method == "lora":
+        assert changed == trainable and all("lora_" in n for n in trainable)
+    else:
+        assert changed == trainable  # every weight of the model moved
+    assert all(r.prompt_loss is not None and r.completion_loss is not None for r in reports)
+
+
+def test_golden_loss_at_a_fixed_seed(tokenizer, tiny_model_dir):
+    _, _, reports, _ = train(tokenizer, tiny_config(tiny_model_dir, strategy="special-mask"))
+    assert [round(r.loss, 4) for r in reports] == pytest.approx(GOLDEN, abs=2e-4)
+
+
+GOLDEN = [10.7833, 10.8964, 10.7951, 10.3629, 10.4773, 10.5041, 10.273, 10.3341, 10.312]  # torch 2.13 CPU, fp32
+
+
+def test_a_stop_ends_the_run_after_that_step(tokenizer, tiny_model_dir):
+    config = tiny_config(tiny_model_dir, epochs=10)
+    items = training_items(load_sample("spanish"), tokenizer, config).items
+    model = model_for_training(config, "cpu")
+    steps = []
+    status = train_lab(model, items, config, "cpu", lambda r: steps.append(r.step) or r.step < 4,
+                       tokenizer.pad_token_id)
+    assert status == "stopped" and steps == [1, 2, 3, 4]
+
+
+def test_a_huge_learning_rate_fails_with_a_sentence(tokenizer, tiny_model_dir):
+    with pytest.raises(TrainingFailed, match=r"the loss became (nan|inf) at step \d+: lower the learning rate"):
+        train(tokenizer, tiny_config(tiny_model_dir, lr=1e12, epochs=20))
+
+
+def test_checkpoints_resume_from_the_epoch_after_them(tokenizer, tiny_model_dir):
+    saved = []
+    config = tiny_config(tiny_model_dir, epochs=3)
+    train(tokenizer, config, checkpoint=lambda step, state: saved.append(state))
+    assert [s["epoch"] for s in saved] == [1, 2] and [s["step"] for s in saved] == [3, 6]
+    _, _, reports, status = train(tokenizer, config, resume=saved[-1])
+    assert status == "done" and [r.step for r in reports] == [7, 8, 9]
+
+
+def test_batches_cover_every_example_once_per_epoch_and_repeat_for_a_seed():
+    from lab.loss import TrainItem
+
+    items = [TrainItem((1,) * n, (1,) * n, (1.0,) * n, (True,) * n) for n in (3, 9, 4, 8, 2, 7, 5)]
+    batches = batches_for_epoch(items, 3, seed=1, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert batches == batches_for_epoch(items, 3, seed=1, epoch=0) != batches_for_epoch(items, 3, seed=1, epoch=1)
+
+
+def test_settings_that_cannot_work_are_named():
+    with pytest.raises(LabError, match="engine trl trains with TRL's own labels"):
+        RunConfig(engine="trl", strategy="copy").validate()
+    with pytest.raises(LabError, match=r"prompt_weight must be in \[0, 1\]"):
+        RunConfig(prompt_weight=2).validate()
+    with pytest.raises(LabError, match="unknown run settings: colour"):
+        RunConfig.from_json({"colour": "red"})
+    assert RunConfig.from_json(RunConfig(method="lora").to_json()) == RunConfig(method="lora")
