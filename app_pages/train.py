@@ -88,11 +88,18 @@ def live_run() -> None:
 live_run()
 
 st.subheader("Runs")
+finals = store.last_metrics()
 table = st.dataframe(
     [{"run": r.id, "status": r.status, "strategy": r.config.strategy, "method": r.config.method,
       "engine": r.config.engine, "examples": r.examples, "steps": f"{r.step}/{r.total_steps}",
+      "loss": finals.get(r.id, {}).get("loss"), "prompt loss": finals.get(r.id, {}).get("prompt_loss"),
+      "completion loss": finals.get(r.id, {}).get("completion_loss"),
       "seconds": round(r.duration, 1) if r.duration is not None else None, "note": r.message} for r in runs],
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="runs_table")
+    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="runs_table",
+    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss",
+                                                                              "completion loss")})
+st.caption("Select a row to open its run. Losses are the last logged step's; prompt and completion losses are "
+           "measured whatever the run trained on.")
 picked_rows = table.selection.rows if table and table.selection else []
 if picked_rows and ids[picked_rows[0]] != st.session_state[SELECTED]:
     st.session_state[SELECTED] = ids[picked_rows[0]]

@@ -144,6 +144,13 @@ class RunStore:
         with self._connect() as db:
             return [dict(r) for r in db.execute("SELECT * FROM metrics WHERE run_id = ? ORDER BY step", (run_id,))]
 
+    def last_metrics(self) -> dict[str, dict]:
+        """Every run's last logged metrics, by run id (one query, for tables)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT m.* FROM metrics m JOIN (SELECT run_id, MAX(step) AS step FROM metrics "
+                              "GROUP BY run_id) last USING (run_id, step)")
+            return {r["run_id"]: dict(r) for r in rows}
+
     def set_status(self, run_id: str, status: str, message: str = "", **columns) -> None:
         sets = ", ".join(["status = ?", "message = ?"] + [f"{k} = ?" for k in columns])
         self._write(f"UPDATE runs SET {sets} WHERE id = ?", (status, message, *columns.values(), run_id))

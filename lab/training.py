@@ -200,6 +200,24 @@ class StepReport:
 Reporter = Callable[[StepReport], bool]  # returns False to stop after this step
 
 
+@functools.lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the OS at once.
+
+    Each step frees and re-allocates the same large buffers (gradients, the lm_head gradient); returned to the
+    OS, they come back as fresh pages whose first touch is slow in a VM: steps on this machine took 0.8-1.5 s
+    that way and a steady 0.68 s with it (SmolLM2-135M, batch 5). The cost: the process keeps its peak memory.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, (1 << 31) - 1))
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to tune
+        return False
+
+
 def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, report: Reporter, pad_id: int,
               checkpoint: Callable[[int, dict], None] | None = None, resume: dict | None = None) -> str:
     """Train with the lab engine; returns "done" or "stopped". Raises TrainingFailed on NaN/inf or OOM.
@@ -208,6 +226,7 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
     last one; `resume` is such a state, and training goes on from the epoch after it.
     """
     torch.manual_seed(config.seed)
+    keep_freed_memory()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0, fused=True)
     per_epoch = math.ceil(math.ceil(len(items) / config.batch_size) / config.grad_accum)
@@ -220,6 +239,26 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
         step, first_epoch = resume["step"], resume["epoch"]
     dtype = autocast_dtype(config, device)
     model.train()
+    embedding = model.get_input_embeddings()
+    was_sparse = embedding.sparse
+    embedding.sparse = _tied_and_trained(model)
+    try:
+        return _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer, scheduler, trainable,
+                       dtype, step, first_epoch, total)
+    finally:
+        embedding.sparse = was_sparse
+
+
+def _tied_and_trained(model) -> bool:
+    """Whether the input embedding shares its weight with lm_head and trains. Then its lookup's gradient is
+    made sparse (a few rows) and added to lm_head's dense one, instead of a dense 49k x 576 zero tensor filled
+    and added every step: the first two steps of the seed task went from 4.3 s and 1.3 s to 3.0 s and 0.7 s."""
+    inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
+    return outputs is not None and inputs.weight is outputs.weight and inputs.weight.requires_grad
+
+
+def _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer, scheduler, trainable, dtype,
+            step, first_epoch, total) -> str:
     start, tokens, last_save = time.perf_counter(), 0, time.perf_counter()
     for epoch in range(first_epoch, config.epochs):
         batches = batches_for_epoch(items, config.batch_size, config.seed, epoch)
@@ -260,6 +299,9 @@ def _optimizer_step(model, window: list[Batch], optimizer, dtype, device, traina
                 raise TrainingFailed(f"the loss became {float(loss)} at step {step}: lower the learning rate")
             loss.backward()
             loss_sum += float(loss.detach())
+        for p in trainable:  # only a micro-batch with no trained position leaves an embedding gradient sparse
+            if p.grad is not None and p.grad.is_sparse:
+                p.grad = p.grad.to_dense()
             prompt_sum += parts.prompt_loss_sum
             prompt_n += parts.prompt_count
             completion_sum += parts.completion_loss_sum

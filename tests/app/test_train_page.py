@@ -25,6 +25,7 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(a
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["status"]) == ["done"] and list(table["steps"]) == ["15/15"]
+    assert table["completion loss"][0] == store.metrics(run.id)[-1]["completion_loss"]
     curve = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [t["name"] for t in curve["data"]] == ["training loss (weighted)", "prompt loss", "completion loss"]
     assert len(curve["data"][0]["x"]) == 15

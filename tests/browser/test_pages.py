@@ -76,7 +76,10 @@ def test_an_upload_in_the_wrong_shape_is_refused_in_words_and_loses_nothing(page
     page.get_by_text("What the model reads").wait_for(timeout=90_000)
     page.get_by_text("Start from a built-in sample or a file").click()
     page.locator("input[type=file]").set_input_files(str(bad))
-    page.get_by_role("button", name="Replace with it").click()
+    replace = page.get_by_role("button", name="Replace with it")
+    replace.wait_for(timeout=30_000)  # the button appears once the upload's rerun is done
+    settle(page)
+    replace.click()
     error = page.get_by_text("The current set is unchanged")
     error.wait_for(timeout=30_000)
     assert "questions.jsonl line 1" in error.inner_text()
