@@ -31,6 +31,7 @@ def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] 
         if config.engine == "trl":
             from lab.trl_engine import train_trl
 
+            store.drop_metrics_after(run_id, 0)  # TRL's trainer keeps no lab checkpoint: a resume starts over
             status = train_trl(store, run_id, config, tokenizer, prepared.items, device, on_step)
         else:
             status = _train_with_lab(store, run_id, config, tokenizer, prepared, device, on_step)
@@ -66,6 +67,7 @@ def _train_with_lab(store: RunStore, run_id: str, config, tokenizer, prepared, d
             model.load_state_dict(state, strict=False)
             model.tie_weights()
         resume = torch.load(checkpoint_dir / "trainer_state.pt", weights_only=True)
+    store.drop_metrics_after(run_id, resume["step"] if resume else 0)
     store.set_status(run_id, "running", f"resumed from step {resume['step']}" if resume else "")
 
     def report(step: StepReport) -> bool:

@@ -166,6 +166,11 @@ class RunStore:
                        (report.step, report.total_steps, run_id))
             db.execute("COMMIT")
 
+    def drop_metrics_after(self, run_id: str, step: int) -> None:
+        """Forget the metrics past a checkpoint a run resumes from: those steps are trained again."""
+        self._write("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
+        self._write("UPDATE runs SET step = ? WHERE id = ?", (step, run_id))
+
     def set_checkpoint(self, run_id: str, step: int) -> None:
         self._write("UPDATE runs SET checkpoint_step = ? WHERE id = ?", (step, run_id))
 
