@@ -181,7 +181,8 @@ def _render_classic(example: Example, tokenizer) -> Rendered:
     )
 
 
-def _apply(tokenizer, messages: list[dict], generation_prompt: bool = False) -> str:
+def apply_chat_template(tokenizer, messages: list[dict], generation_prompt: bool = False) -> str:
+    """The chat template's text for `messages`; a template that refuses them raises FormatError in one line."""
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     except Exception as e:
@@ -198,7 +199,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     notes, completion_spans = [], []
     prev = ""
     for i, turn in enumerate(conv.turns):
-        full = _apply(tokenizer, messages[: i + 1])
+        full = apply_chat_template(tokenizer, messages[: i + 1])
         if not full.startswith(prev):
             notes.append(
                 f"the chat template renders turn {i} so that earlier text changes; spans after it are approximate"
@@ -207,7 +208,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         delta = full[len(prev):]
         completion_start = None
         if turn.role == "assistant":
-            with_prompt = _apply(tokenizer, messages[:i], generation_prompt=True)
+            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
             if with_prompt.startswith(prev) and full.startswith(with_prompt):
                 gen_len = len(with_prompt) - len(prev)
                 b.template(delta[:gen_len], "assistant", i)
@@ -250,8 +251,8 @@ def _turn_header(tokenizer, role: str) -> str:
     """The text a chat template writes before a message of `role`, e.g. `<|im_start|>user\\n`."""
     marker = "\x00"
     try:
-        alone = _apply(tokenizer, [{"role": "system", "content": "\x01"}])
-        rendered = _apply(tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}])
+        alone = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}])
+        rendered = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}])
     except FormatError:
         return ""
     if not rendered.startswith(alone) or marker not in rendered:
@@ -271,8 +272,8 @@ def default_templates(tokenizer, fmt: str) -> tuple[str, str]:
         return classic
     user = [{"role": "user", "content": "\x00"}]
     try:
-        plain = _apply(tokenizer, user)
-        with_prompt = _apply(tokenizer, user, generation_prompt=True)
+        plain = apply_chat_template(tokenizer, user)
+        with_prompt = apply_chat_template(tokenizer, user, generation_prompt=True)
     except FormatError:
         return classic
     response = with_prompt[len(plain):] if with_prompt.startswith(plain) else ""

@@ -7,7 +7,7 @@ import torch
 
 from lab.errors import LabError
 from lab.examples import Example
-from lab.formats import _apply, render
+from lab.formats import apply_chat_template, render
 
 
 def prompt_text(example: Example, tokenizer, fmt: str) -> str:
@@ -18,7 +18,7 @@ def prompt_text(example: Example, tokenizer, fmt: str) -> str:
         raise LabError("this example has no assistant turn, so there is no answer to compare")
     if isinstance(row["prompt"], str):
         return row["prompt"]
-    return _apply(tokenizer, row["prompt"], generation_prompt=True)
+    return apply_chat_template(tokenizer, row["prompt"], generation_prompt=True)
 
 
 def greedy_answer(model, tokenizer, prompt: str, fmt: str, max_new_tokens: int = 8) -> str:

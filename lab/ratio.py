@@ -20,7 +20,7 @@ import numpy as np
 
 from lab.errors import FormatError
 from lab.examples import Example
-from lab.formats import FORMATS, _apply, render
+from lab.formats import FORMATS, apply_chat_template, render
 
 BATCH = 2048
 
@@ -156,15 +156,15 @@ def _chat_spans(example: Example, tokenizer) -> tuple[str, tuple[tuple[int, int]
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        with_prompt = _apply(tokenizer, messages[:i], generation_prompt=True)
-        full = _apply(tokenizer, messages[: i + 1])
+        with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+        full = apply_chat_template(tokenizer, messages[: i + 1])
         if not (with_prompt.startswith(known) and full.startswith(with_prompt)):
             rendered = render(example, tokenizer, "chat-template")
             return rendered.text, rendered.completion_spans
         spans.append((len(with_prompt), len(full)))
         known = full
     ends_with_answer = bool(messages) and messages[-1]["role"] == "assistant"
-    text = known if ends_with_answer else _apply(tokenizer, messages)
+    text = known if ends_with_answer else apply_chat_template(tokenizer, messages)
     if not text.startswith(known):
         rendered = render(example, tokenizer, "chat-template")
         return rendered.text, rendered.completion_spans
