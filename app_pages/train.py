@@ -107,7 +107,7 @@ if picked_rows and ids[picked_rows[0]] != st.session_state[SELECTED]:
 run = store.get(st.session_state[SELECTED])
 actions = st.columns(3)
 if run.status in ("interrupted", "stopped", "failed") and actions[0].button("Resume", help=(
-        "Goes on from the last checkpoint (from the start when none was saved).")):
+        "Goes on from the last checkpoint: the step a stop ended at, or the last epoch saved.")):
     runner.resume(run.id)
     st.rerun()
 with actions[1].popover("Delete", disabled=run.active):

@@ -37,7 +37,8 @@ def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] 
             status = _train_with_lab(store, run_id, config, tokenizer, prepared, device, on_step)
         message = "; ".join(prepared.notes[:3])
         if status == "stopped":
-            message = "stopped by request; the weights at that step are saved" + (f"; {message}" if message else "")
+            message = "stopped by request; its weights are saved and Resume goes on from that step" + (
+                f"; {message}" if message else "")
         store.set_status(run_id, status, message, finished=time.time())
         return status
     except (TrainingFailed, LabError) as e:

@@ -252,7 +252,8 @@ def _turn_header(tokenizer, role: str) -> str:
     marker = "\x00"
     try:
         alone = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}])
-        rendered = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}])
+        rendered = apply_chat_template(
+            tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}])
     except FormatError:
         return ""
     if not rendered.startswith(alone) or marker not in rendered:

@@ -223,7 +223,9 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
     """Train with the lab engine; returns "done" or "stopped". Raises TrainingFailed on NaN/inf or OOM.
 
     `checkpoint(step, state)` is called at the end of an epoch when `checkpoint_seconds` have passed since the
-    last one; `resume` is such a state, and training goes on from the epoch after it.
+    last one, and always when a stop ends the run; `resume` is such a state, and training goes on from the
+    batch after it with the same data order, so a stopped and resumed run takes the same steps as one that
+    never stopped.
     """
     torch.manual_seed(config.seed)
     keep_freed_memory()
@@ -232,11 +234,11 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
     per_epoch = math.ceil(math.ceil(len(items) / config.batch_size) / config.grad_accum)
     total = per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-    step, first_epoch = 0, 0
+    step, position = 0, (0, 0)
     if resume:
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
-        step, first_epoch = resume["step"], resume["epoch"]
+        step, position = resume["step"], (resume["epoch"], resume.get("batch", 0))
     dtype = autocast_dtype(config, device)
     model.train()
     embedding = model.get_input_embeddings()
@@ -244,7 +246,7 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
     embedding.sparse = _tied_and_trained(model)
     try:
         return _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer, scheduler, trainable,
-                       dtype, step, first_epoch, total)
+                       dtype, step, position, total)
     finally:
         embedding.sparse = was_sparse
 
@@ -258,11 +260,16 @@ def _tied_and_trained(model) -> bool:
 
 
 def _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer, scheduler, trainable, dtype,
-            step, first_epoch, total) -> str:
+            step, position, total) -> str:
     start, tokens, last_save = time.perf_counter(), 0, time.perf_counter()
-    for epoch in range(first_epoch, config.epochs):
+
+    def state(epoch: int, batch: int) -> dict:
+        return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                "epoch": epoch, "batch": batch}
+
+    for epoch in range(position[0], config.epochs):
         batches = batches_for_epoch(items, config.batch_size, config.seed, epoch)
-        for first in range(0, len(batches), config.grad_accum):
+        for first in range(position[1] if epoch == position[0] else 0, len(batches), config.grad_accum):
             window = [collate([items[k] for k in b], pad_id) for b in batches[first:first + config.grad_accum]]
             logging = (step + 1) % config.logging_steps == 0 or step + 1 == total
             measured = _optimizer_step(model, window, optimizer, dtype, device, trainable, step + 1, logging)
@@ -276,10 +283,12 @@ def _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer,
                     step, total, epoch + (first + len(window)) / len(batches), *measured,
                     scheduler.get_last_lr()[0], tokens / elapsed if elapsed else 0.0, elapsed))
             if not keep_going:
+                if checkpoint and step < total:
+                    after = first + config.grad_accum
+                    checkpoint(step, state(epoch, after) if after < len(batches) else state(epoch + 1, 0))
                 return "stopped"
         if checkpoint and epoch + 1 < config.epochs and time.perf_counter() - last_save >= config.checkpoint_seconds:
-            checkpoint(step, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                              "step": step, "epoch": epoch + 1})
+            checkpoint(step, state(epoch + 1, 0))
             last_save = time.perf_counter()
     return "done"
 

@@ -26,7 +26,8 @@ def test_the_page_draws_both_datasets_and_their_means(app_home):
     assert sum(label.startswith("arithmetic mean") for label in labels) == 3
     assert sum(label.startswith("geometric mean") for label in labels) == 3
     assert curve["layout"]["xaxis"]["type"] == "log"
-    assert any("**sample:reading**: at w = 0.1, prompt tokens carry **92%** of the loss" in m.value for m in at.markdown)
+    sentence = "**sample:reading**: at w = 0.1, prompt tokens carry **92%** of the loss"
+    assert any(sentence in m.value for m in at.markdown)
 
 
 def test_the_page_and_the_command_give_the_same_numbers(app_home, capsys):

@@ -50,6 +50,7 @@ def test_stop_ends_a_running_run_and_keeps_its_weights(tiny_model_dir, tmp_path)
     wait_for(lambda: not runner.store.get(run_id).active)
     run = runner.store.get(run_id)
     assert run.status == "stopped" and run.step < 1500 and "stopped by request" in run.message
+    assert (runner.store.run_folder(run_id) / "checkpoint").is_dir()  # a stop saves where to resume from
     assert (runner.store.run_folder(run_id) / "final" / "model.safetensors").is_file()
 
 

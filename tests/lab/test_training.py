@@ -62,6 +62,29 @@ def test_a_stop_ends_the_run_after_that_step(tokenizer, tiny_model_dir):
     assert status == "stopped" and steps == [1, 2, 3, 4]
 
 
+def test_a_run_stopped_mid_epoch_and_resumed_takes_the_same_steps_as_one_that_never_stopped(tokenizer,
+                                                                                             tiny_model_dir):
+
+    config = tiny_config(tiny_model_dir, epochs=3, checkpoint_seconds=1e9)
+    items = training_items(load_sample("spanish"), tokenizer, config).items
+    _, _, straight, _ = train(tokenizer, config)
+
+    model = model_for_training(config, "cpu")
+    saved = []
+    first = []
+    status = train_lab(model, items, config, "cpu", lambda r: first.append(r) or r.step < 4, tokenizer.pad_token_id,
+                       checkpoint=lambda step, state: saved.append(state))
+    assert status == "stopped" and [s["step"] for s in saved] == [4]
+    assert (saved[0]["epoch"], saved[0]["batch"]) == (1, 1)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    again = model_for_training(config, "cpu")
+    again.load_state_dict(weights)
+    rest = []
+    train_lab(again, items, config, "cpu", lambda r: rest.append(r) or True, tokenizer.pad_token_id, resume=saved[0])
+    assert [r.step for r in first + rest] == [r.step for r in straight] == list(range(1, 10))
+    assert [r.loss for r in first + rest] == pytest.approx([r.loss for r in straight], abs=1e-6)
+
+
 def test_a_huge_learning_rate_fails_with_a_sentence(tokenizer, tiny_model_dir):
     with pytest.raises(TrainingFailed, match=r"the loss became (nan|inf) at step \d+: lower the learning rate"):
         train(tokenizer, tiny_config(tiny_model_dir, lr=1e12, epochs=20))
@@ -71,7 +94,7 @@ def test_checkpoints_resume_from_the_epoch_after_them(tokenizer, tiny_model_dir)
     saved = []
     config = tiny_config(tiny_model_dir, epochs=3)
     train(tokenizer, config, checkpoint=lambda step, state: saved.append(state))
-    assert [s["epoch"] for s in saved] == [1, 2] and [s["step"] for s in saved] == [3, 6]
+    assert [(s["epoch"], s["batch"]) for s in saved] == [(1, 0), (2, 0)] and [s["step"] for s in saved] == [3, 6]
     _, _, reports, status = train(tokenizer, config, resume=saved[-1])
     assert status == "done" and [r.step for r in reports] == [7, 8, 9]
 
