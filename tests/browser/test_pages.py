@@ -117,10 +117,13 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     epochs = page.get_by_label("Epochs", exact=True).and_(page.locator("input"))
     epochs.fill("1000")
     epochs.press("Tab")
+    batch = page.get_by_label("Batch size", exact=True).and_(page.locator("input"))
+    batch.fill("1")  # 5,000 steps: long enough to refresh and stop mid-run on a fast machine too
+    batch.press("Tab")
     settle(page)
     page.get_by_role("button", name="Train", exact=True).click()
 
-    progress = page.get_by_text(re.compile(r"step \d+/1000"))
+    progress = page.get_by_text(re.compile(r"step \d+/5000"))
     progress.wait_for(timeout=60_000)
     curve = page.locator(".js-plotly-plot")
     curve.wait_for(timeout=30_000)
@@ -133,7 +136,7 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     assert step_shown() > first  # the fragment redraws while the run trains
 
     page.reload()  # a refresh is a new session: the run and its curve come back from the store
-    page.get_by_text(re.compile(r"step \d+/1000")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"step \d+/5000")).wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").wait_for(timeout=30_000)
     screenshot(page, "train-live")
     page.get_by_role("button", name="Stop").click()
@@ -142,6 +145,6 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     deadline = __import__("time").time() + 60
     while store.get(run.id).active and __import__("time").time() < deadline:
         page.wait_for_timeout(200)
-    assert store.get(run.id).status == "stopped" and store.get(run.id).step < 1000
+    assert store.get(run.id).status == "stopped" and store.get(run.id).step < 5000
     page.get_by_text(re.compile(r"· stopped ·")).first.wait_for(timeout=30_000)
     screenshot(page, "train-stopped")
