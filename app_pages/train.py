@@ -31,7 +31,7 @@ with st.expander("New run", expanded=not store.list()):
     lora_r = middle.number_input("LoRA r", 1, 256, 8, disabled=method != "lora")
     lora_alpha = middle.number_input("LoRA alpha", 1, 512, 16, disabled=method != "lora")
     epochs = right.number_input("Epochs", 1, 1000, 15)
-    lr = right.number_input("Learning rate", 1e-7, 1.0, 2e-4 if method == "full" else 1e-3, format="%.0e")
+    lr = right.number_input("Learning rate", 1e-7, 1.0, 2e-4 if method == "full" else 1e-3, step=1e-5, format="%.0e")
     batch = right.number_input("Batch size", 1, 256, 5)
     accumulation = right.number_input("Gradient accumulation", 1, 256, 1)
     max_length = right.number_input("Max length (tokens)", 8, 32768, 512)
