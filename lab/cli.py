@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("run_id", nargs="?", metavar="ID")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
 
+    inspect = sub.add_parser("inspect", help="teacher-forced next-token predictions of one example, base vs a run")
+    inspect.add_argument("--run", metavar="ID", help="a finished run: its model, format and strategy")
+    inspect.add_argument("--data", metavar="FILE", help="dataset (default: the run's own examples)")
+    inspect.add_argument("--index", type=int, default=0, help="which example (default 0)")
+    inspect.add_argument("--top-k", type=int, default=5, metavar="K", help="candidates per position (default 5)")
+    inspect.add_argument("--strategy", default="special-mask", help="without --run: which positions count")
+    _common(inspect)
+
     ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
     ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
     _common(ratio)
@@ -273,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet()
     try:
-        from lab.cli_runs import run_runs, run_train
+        from lab.cli_runs import run_inspect, run_runs, run_train
 
         commands = {"tokens": run_tokens, "check": run_check, "ratio": run_ratio, "train": run_train,
-                    "runs": run_runs}
+                    "runs": run_runs, "inspect": run_inspect}
         return commands[args.command](args)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)

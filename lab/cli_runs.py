@@ -116,3 +116,48 @@ def run_runs(args) -> int:
         out = run_json(run, store) | {"metrics": store.metrics(run.id)}
         print(json.dumps(out) if args.json else run_line(run, store) + "\n" + json.dumps(run.config.to_json()))
     return EXIT_OK
+
+
+def run_inspect(args) -> int:
+    """`python -m lab inspect`: teacher-forced predictions of one example, base vs a run's fine-tuned model."""
+    from lab import examples as ex
+    from lab.inspect import inspect_example, mean_losses
+    from lab.labels import LabelSettings, completion_flags, label_example, prepare
+    from lab.models import load_model, load_tokenizer
+    from lab.runs import RunStore
+    from lab.training import RunConfig, load_trained
+
+    store = RunStore()
+    run = store.get(args.run) if args.run else None
+    config = run.config if run else RunConfig(model=args.model, format=args.format, strategy=args.strategy)
+    data = ex.read_examples(args.data) if args.data else store.examples(run.id) if run else None
+    if data is None:
+        raise LabError("give --data FILE (or --run ID to use the run's own examples)")
+    if not 0 <= args.index < len(data):
+        raise LabError(f"--index {args.index} is outside the {len(data)} examples")
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    item = prepare(data[args.index], tokenizer, config.format)
+    labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
+    base = load_model(config.model, "cpu", trust_remote_code=config.trust_remote_code)
+    tuned = None
+    if run:
+        weights = store.run_folder(run.id) / "final"
+        if not weights.is_dir():
+            raise LabError(f"run {run.id} is {run.status} and has no final weights yet")
+        tuned = load_trained(config, weights, "cpu")
+    positions = inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned, args.top_k)
+    if args.json:
+        print(json.dumps([p.to_json() for p in positions], ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'pos':>4} {'token':<16} {'trained':<7} {'base p':>8} {'rank':>6} {'loss':>7}"
+          + (f" {'tuned p':>8} {'rank':>6} {'loss':>7}  tuned top" if tuned else "  base top"))
+    for p in positions:
+        line = (f"{p.position:>4} {p.token!r:<16.16} {'yes' if p.trained else '-':<7} {p.base.prob:8.4f} "
+                f"{p.base.rank:6d} {p.base.loss:7.3f}")
+        best = p.tuned or p.base
+        if p.tuned:
+            line += f" {p.tuned.prob:8.4f} {p.tuned.rank:6d} {p.tuned.loss:7.3f}"
+        print(line + "  " + " ".join(f"{c.text!r}:{c.prob:.2f}" for c in best.top))
+    means = mean_losses(positions)
+    print("mean loss: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in means.items() if v is not None))
+    return EXIT_OK

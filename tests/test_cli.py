@@ -144,6 +144,11 @@ def test_train_and_runs_commands(tiny_model_dir, tmp_path, monkeypatch, capsys):
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [run["id"]]
     assert main(["runs", "show", run["id"], "--json"]) == 0
     assert [m["step"] for m in json.loads(capsys.readouterr().out)["metrics"]] == [1, 2]
+    assert main(["inspect", "--run", run["id"], "--index", "0", "--top-k", "2", "--json"]) == 0
+    positions = json.loads(capsys.readouterr().out)
+    assert len(positions) == 23 and set(positions[0]) >= {"position", "token", "base", "tuned", "trained"}
+    assert set(positions[0]["base"]) == {"prob", "rank", "loss", "top"} and len(positions[0]["tuned"]["top"]) == 2
+    assert [p["trained"] for p in positions][-4:] == [False, True, True, True]
     assert main(["runs", "delete", run["id"]]) == 0
     capsys.readouterr()
     assert main(["runs", "show", run["id"]]) == 2
