@@ -8,6 +8,7 @@ learned token reads ✓, an ignored one -100, a weight its number.
 from __future__ import annotations
 
 import html
+import math
 
 from lab.formats import Rendered
 from lab.labels import Labels, Prepared
@@ -131,3 +132,41 @@ def sentences(items: list[str]) -> str:
         parts = html.escape(sentence).split("`")
         rows.append("".join(f"<code>{p}</code>" if k % 2 else p for k, p in enumerate(parts)))
     return '<ul class="sl-list">' + "".join(f"<li>{r}</li>" for r in rows) + "</ul>"
+
+
+LOSS_NEUTRAL = math.log(10)  # p = 0.1: white on the loss scale; bluer is more confident, redder is worse
+LOSS_LIMIT = 2 * LOSS_NEUTRAL  # p = 0.01 and below: full red; a change of 4.6 nats or more: full colour
+
+
+def _diverging(value: float) -> str:
+    """A colour on one diverging scale with fixed limits: -1 blue, 0 white, +1 red (clipped)."""
+    x = max(-1.0, min(1.0, value))
+    if x < 0:
+        r, g, b = (int(255 + (c - 255) * -x) for c in (33, 102, 172))
+    else:
+        r, g, b = (int(255 + (c - 255) * x) for c in (178, 24, 43))
+    return f"rgb({r},{g},{b})"
+
+
+def loss_chips(positions, view: str = "after") -> str:
+    """Each token as a chip coloured by its loss (`before`, `after`) or by the change (`change`), on one
+    diverging scale with fixed limits, the value printed under it; trained tokens are underlined and ✓."""
+    parts = [CSS, '<div class="sl-chips">']
+    for p in positions:
+        before = p.base.loss
+        after = p.tuned.loss if p.tuned is not None else None
+        if view != "before" and after is None:
+            continue
+        if view == "change":
+            value, scaled, shown = after - before, (after - before) / LOSS_LIMIT, f"{after - before:+.2f}"
+        else:
+            value = before if view == "before" else after
+            scaled, shown = (value - LOSS_NEUTRAL) / LOSS_NEUTRAL, f"{value:.2f}"
+        title = (f"position {p.position} · {p.token!r} · loss before {before:.3f}"
+                 + (f" · after {after:.3f}" if after is not None else "") + (" · trained" if p.trained else ""))
+        style = f"background:{_diverging(scaled)}" + (";box-shadow:inset 0 -3px 0 #000" if p.trained else "")
+        parts.append(f'<div class="sl-c" title="{html.escape(title)}"><div class="t" style="{style}">'
+                     f'{html.escape(visible(p.token) or "∅")}</div>'
+                     f'<div class="l">{shown}{" ✓" if p.trained else ""}</div></div>')
+    parts.append("</div>")
+    return "".join(parts)

@@ -6,12 +6,14 @@ these with `theme=None`.
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 
 from lab.ratio import RatioStats, prompt_loss_share
+from lab.tokens import visible
 
 # Distinct for the common colour-vision deficiencies (Okabe-Ito) and readable on a projector.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
@@ -133,5 +135,29 @@ def loss_curves(metrics: list[dict], run_id: str) -> go.Figure:
         title=dict(text="Loss per optimizer step"), xaxis=dict(title=dict(text="step"), rangemode="tozero"),
         yaxis=dict(title=dict(text="cross-entropy (nats)"), rangemode="tozero"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=70),
+    )
+    return figure
+
+
+def candidates_figure(position) -> go.Figure:
+    """Seed 002's view of one position: the top candidates of the base and the fine-tuned model, the actual
+    next token highlighted, and its loss as -log p."""
+    figure = go.Figure()
+    for k, (name, prediction) in enumerate((("base", position.base), ("fine-tuned", position.tuned))):
+        if prediction is None:
+            continue
+        labels = [html.escape(visible(c.text)) for c in prediction.top]  # plotly renders some HTML in labels
+        colours = ["#D55E00" if c.token_id == position.token_id else PALETTE[k * 2] for c in prediction.top]
+        figure.add_bar(x=[c.prob for c in prediction.top][::-1], y=[f"{name}: {t}" for t in labels][::-1],
+                       orientation="h", marker_color=colours[::-1], name=name,
+                       hovertemplate="%{y}: p = %{x:.4f}<extra></extra>")
+    token = html.escape(f"`{visible(position.token)}`")
+    lines = [f"{name}: p({token}) = {p.prob:.4f}, rank {p.rank}, loss = -log p = {p.loss:.3f}"
+             for name, p in (("base", position.base), ("fine-tuned", position.tuned)) if p is not None]
+    figure.update_layout(
+        template="plotly_white", height=120 + 28 * sum(len(p.top) for p in (position.base, position.tuned) if p),
+        title=dict(text=f"Position {position.position}: predicting {token}<br><sup>"
+                        + "<br>".join(lines) + "</sup>"),
+        xaxis=dict(title=dict(text="probability"), range=[0, 1]), showlegend=False, margin=dict(t=110, l=10),
     )
     return figure

@@ -16,6 +16,8 @@ from lab.labels import Labels, Prepared
 
 @dataclass(frozen=True)
 class Candidate:
+    """A token the model considers, as the text it stands for, with its probability."""
+
     token_id: int
     text: str
     prob: float
@@ -68,7 +70,7 @@ def predictions(model, ids: list[int], tokenizer, top_k: int = 5) -> list[Predic
     actual = logp.gather(1, targets[:, None]).squeeze(1)
     ranks = (logp > actual[:, None]).sum(dim=1) + 1
     top_logp, top_ids = logp.topk(min(top_k, logp.shape[1]), dim=1)
-    texts = tokenizer.convert_ids_to_tokens(top_ids.flatten().tolist())
+    texts = tokenizer.batch_decode([[i] for i in top_ids.flatten().tolist()])  # the text, not "Ġper"
     out = []
     for t in range(len(targets)):
         top = tuple(Candidate(int(i), texts[t * top_ids.shape[1] + k], float(p.exp()))

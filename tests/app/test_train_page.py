@@ -38,3 +38,27 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(a
 
     {b.label: b for b in at.button}["Yes, delete it"].click().run()
     assert store.list() == [] and not at.exception
+
+
+def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_model_dir):
+    from lab.examples import load_sample
+    from lab.execute import execute
+    from lab.training import RunConfig
+
+    at = open_app("app_pages/inside.py")
+    assert not at.exception and any("No finished run yet" in i.value for i in at.info)
+    store = RunStore(app_home)
+    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2), load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    at.run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert labels[:2] == ["mean prompt loss", "mean completion loss"]
+    chips = [h.value for h in at.get("html")]
+    assert len(chips) == 3 and all("sl-chips" in c for c in chips)
+    assert chips[0].count('class="sl-c"') == 23  # every token after the first, predicted
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "loss = -log p" in figure["layout"]["title"]["text"]
+    at.slider[0].set_value(2).run()  # top-k
+    assert not at.exception
+    assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]) == 2
