@@ -148,3 +148,22 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     assert store.get(run.id).status == "stopped" and store.get(run.id).step < 5000
     page.get_by_text(re.compile(r"· stopped ·")).first.wait_for(timeout=30_000)
     screenshot(page, "train-stopped")
+
+
+def test_inside_the_model_draws_the_loss_chips_and_one_positions_candidates(page, serve, lab_home, tiny_model_dir):
+    from lab.execute import execute
+    from lab.runs import RunStore
+    from lab.training import RunConfig
+
+    store = RunStore(lab_home)
+    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2), load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    page.goto(serve() + "/inside")
+    page.locator(".sl-chips").nth(2).wait_for(timeout=90_000)
+    settle(page)
+    assert page.locator(".sl-chips").count() == 3
+    assert page.locator(".sl-chips").first.locator(".sl-c").count() == 23
+    figure = page.locator(".js-plotly-plot").first
+    figure.wait_for(timeout=30_000)
+    assert "loss = -log p" in " ".join(figure.locator(".gtitle, .g-gtitle text").all_text_contents())
+    screenshot(page, "inside-the-model")
