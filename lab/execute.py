@@ -5,6 +5,7 @@ Used by the background runner (the app) and by `python -m lab train` in the fore
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -21,9 +22,8 @@ from lab.training import (
 def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] | None = None) -> str:
     """Train a queued run; returns its final status (done, stopped, failed)."""
     run = store.get(run_id)
-    config, folder = run.config, store.run_folder(run_id)
-    store.set_status(run_id, "running", "loading the model", started=run.started or time.time(),
-                     pid=__import__("os").getpid())
+    config = run.config
+    store.set_status(run_id, "running", "loading the model", started=run.started or time.time(), pid=os.getpid())
     try:
         tokenizer = load_tokenizer(config.model, config.trust_remote_code)
         prepared = training_items(store.examples(run_id), tokenizer, config)
@@ -37,8 +37,8 @@ def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] 
             status = _train_with_lab(store, run_id, config, tokenizer, prepared, device, on_step)
         message = "; ".join(prepared.notes[:3])
         if status == "stopped":
-            message = "stopped by request; its weights are saved and Resume goes on from that step" + (
-                f"; {message}" if message else "")
+            resumes = "Resume goes on from that step" if config.engine == "lab" else "Resume starts it over"
+            message = f"stopped by request; its weights are saved and {resumes}" + (f"; {message}" if message else "")
         store.set_status(run_id, status, message, finished=time.time())
         return status
     except (TrainingFailed, LabError) as e:
