@@ -5,9 +5,10 @@
 Baseline (seed 000's way): `transformers.Trainer`, batch 1, fp32, lr 5e-5, labels from the strategy (-100 on
 the masked tokens), logits and cross-entropy at every position. Lab engine: RunConfig defaults (batch 5,
 lr 2e-4, length buckets, lm_head only where the weight is > 0, fused AdamW, bf16 autocast only where it
-measures faster). Both run with glibc keeping freed memory (training.keep_freed_memory). Both train the shipped SmolLM2-135M on the same labels; "final loss" is the weighted loss
-of the trained model over the whole training set, computed the same way for both. tokens/s counts the
-tokens of every example in every epoch. Goal (issue 6): >= 3x on each task, at a loss at least as low.
+measures faster). Both run with glibc keeping freed memory (training.keep_freed_memory). Both train the
+shipped SmolLM2-135M on the same labels; "final loss" is the weighted loss of the trained model over the
+whole training set, computed the same way for both. tokens/s counts the tokens of every example in every
+epoch. Goal (issue 6): >= 3x on each task, at a loss at least as low.
 """
 
 from __future__ import annotations

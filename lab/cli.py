@@ -107,6 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--strategy", default="special-mask", help="without --run: which positions count")
     _common(inspect)
 
+    decode = sub.add_parser("decode", help="greedy, beam search or sampling from one prompt, step by step")
+    decode.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
+    decode.add_argument("--chat", action="store_true", help="wrap the prompt as a user turn in the chat template")
+    decode.add_argument("--run", metavar="ID", help="decode with a finished run's model instead of --model")
+    decode.add_argument("--strategy", default="greedy", choices=("greedy", "beam", "sample"))
+    decode.add_argument("--max-new-tokens", type=int, default=32)
+    decode.add_argument("--num-beams", type=int, default=4)
+    decode.add_argument("--num-return", type=int, default=1, help="beams to return")
+    decode.add_argument("--length-penalty", type=float, default=1.0)
+    decode.add_argument("--temperature", type=float, default=1.0)
+    decode.add_argument("--top-k", type=int, default=50)
+    decode.add_argument("--top-p", type=float, default=1.0)
+    decode.add_argument("--seed", type=int, default=0)
+    decode.add_argument("--samples", type=int, default=1, help="sample this many times to see the spread")
+    decode.add_argument("--model", default="smollm2-135m-instruct")
+    decode.add_argument("--trust-remote-code", action="store_true")
+    decode.add_argument("--json", action="store_true")
+
     ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
     ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
     _common(ratio)
@@ -281,10 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet()
     try:
-        from lab.cli_runs import run_inspect, run_runs, run_train
+        from lab.cli_runs import run_decode, run_inspect, run_runs, run_train
 
         commands = {"tokens": run_tokens, "check": run_check, "ratio": run_ratio, "train": run_train,
-                    "runs": run_runs, "inspect": run_inspect}
+                    "runs": run_runs, "inspect": run_inspect, "decode": run_decode}
         return commands[args.command](args)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)

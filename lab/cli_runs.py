@@ -161,3 +161,46 @@ def run_inspect(args) -> int:
     means = mean_losses(positions)
     print("mean loss: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in means.items() if v is not None))
     return EXIT_OK
+
+
+def run_decode(args) -> int:
+    """`python -m lab decode`: one prompt, one strategy, every step (and every beam) shown."""
+    from lab.decoding import DecodeSettings, decode, spread
+    from lab.models import load_model, load_tokenizer
+    from lab.runs import RunStore
+    from lab.training import load_trained
+
+    settings = DecodeSettings(args.strategy, args.max_new_tokens, args.num_beams, args.num_return,
+                              args.length_penalty, args.temperature, args.top_k, args.top_p, args.seed,
+                              args.samples).validate()
+    if args.run:
+        store = RunStore()
+        run = store.get(args.run)
+        model_ref, trust = run.config.model, run.config.trust_remote_code
+        model = load_trained(run.config, store.run_folder(run.id) / "final", "cpu")
+    else:
+        model_ref, trust = args.model, args.trust_remote_code
+        model = load_model(model_ref, "cpu", trust_remote_code=trust)
+    tokenizer = load_tokenizer(model_ref, trust)
+    prompt = args.prompt
+    if args.chat:
+        from lab.formats import apply_chat_template
+
+        prompt = apply_chat_template(tokenizer, [{"role": "user", "content": args.prompt}], generation_prompt=True)
+    traces = decode(model, tokenizer, prompt, settings, add_special_tokens=not args.chat)
+    if args.json:
+        print(json.dumps([{"text": t.text, "score": t.score, "steps": [
+            {"token": s.choice.text, "id": s.choice.token_id, "prob": s.choice.prob,
+             "alternatives": [{"token": a.text, "prob": a.prob} for a in s.alternatives]} for s in t.steps],
+            "beams": [[{"beam": c.beam, "token": c.text, "score": c.score, "kept": c.kept} for c in step]
+                      for step in t.beam_steps]} for t in traces], ensure_ascii=False))
+        return EXIT_OK
+    for k, trace in enumerate(traces):
+        label = f"beam {k}: score {trace.score:.3f}" if trace.score is not None else f"output {k}"
+        print(f"{label}: {trace.text!r}")
+        for s, step in enumerate(trace.steps):
+            others = "  ".join(f"{a.text!r} {a.prob:.3f}" for a in step.alternatives)
+            print(f"  {s:>3} {step.choice.text!r:<16} {step.choice.prob:.3f}   {others}")
+    if settings.strategy == "sample" and settings.samples > 1:
+        print("spread: " + "; ".join(f"{count}x {text!r}" for text, count in spread(traces)))
+    return EXIT_OK

@@ -161,3 +161,14 @@ def test_train_refuses_settings_that_cannot_work(tmp_path, monkeypatch, capsys):
     assert "engine trl trains with TRL's own labels" in capsys.readouterr().err
     assert main(["train", "--data", "sample:spanish", "--model", str(tmp_path / "nothing")]) == 1
     assert "failed" in capsys.readouterr().out
+
+
+def test_decode_json_and_bad_settings(tiny_model_dir, capsys):
+    args = ["decode", "--prompt", "hello", "--model", str(tiny_model_dir), "--max-new-tokens", "4"]
+    assert main(args + ["--strategy", "beam", "--num-beams", "3", "--num-return", "2", "--json"]) == 0
+    beams = json.loads(capsys.readouterr().out)
+    assert len(beams) == 2 and beams[0]["score"] >= beams[1]["score"]
+    assert set(beams[0]["steps"][0]) == {"token", "id", "prob", "alternatives"}
+    assert len(beams[0]["beams"][0]) == 6 and sum(c["kept"] for c in beams[0]["beams"][0]) == 3
+    assert main(args + ["--strategy", "sample", "--top-p", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: top_p must be in (0, 1] (got 0.0)"
