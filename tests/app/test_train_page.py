@@ -62,3 +62,18 @@ def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_mod
     at.slider[0].set_value(2).run()  # top-k
     assert not at.exception
     assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]) == 2
+
+
+def test_decoding_shows_three_strategies_and_names_bad_settings(app_home, tiny_model_dir):
+    at = open_app("app_pages/decoding.py", model_input=str(tiny_model_dir))
+    assert not at.exception
+    at.slider[0].set_value(6).run()
+    {b.label: b for b in at.button}["Decode"].click().run()
+    assert not at.exception
+    assert len(at.code) == 4  # greedy, two beams, the first sample
+    assert len(at.dataframe) == 4  # three traces and the beam step's candidates
+    assert any("Spread over the samples" in m.value for m in at.markdown)
+    top_p = [n for n in at.number_input if n.label == "Top-p"][0]
+    top_p.set_value(0.0).run()
+    assert any("sample: top_p must be in (0, 1]" in e.value for e in at.error)
+    assert len(at.code) == 3  # greedy and beam still answer
