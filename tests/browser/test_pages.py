@@ -167,3 +167,19 @@ def test_inside_the_model_draws_the_loss_chips_and_one_positions_candidates(page
     figure.wait_for(timeout=30_000)
     assert "loss = -log p" in " ".join(figure.locator(".gtitle, .g-gtitle text").all_text_contents())
     screenshot(page, "inside-the-model")
+
+
+def test_decoding_runs_three_strategies_in_the_browser(page, serve, tiny_model_dir):
+    page.goto(serve())
+    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
+    model.fill(str(tiny_model_dir))
+    model.press("Enter")
+    page.get_by_text(f"In use: {tiny_model_dir}").wait_for(timeout=30_000)
+    page.get_by_role("link", name="Decoding").click()
+    page.get_by_role("button", name="Decode").click()
+    page.get_by_text("Spread over the samples").wait_for(timeout=60_000)
+    settle(page)
+    assert page.get_by_text("beam 0 · score").count() == 1 and page.get_by_text("beam 1 · score").count() == 1
+    assert page.locator("[data-testid=stCode]").count() == 4
+    screenshot(page, "decoding")
