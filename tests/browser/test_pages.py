@@ -17,14 +17,14 @@ def learned_cells(tab) -> int:
 
 def open_tokens(tab) -> None:
     tab.get_by_role("link", name="Tokens & labels").click()
-    tab.locator(".sl-chips").wait_for(timeout=60_000)
+    tab.locator(".sl-chips").first.wait_for(timeout=60_000)
     settle(tab)
 
 
 def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page, serve, lab_home):
     url = serve()
     page.goto(url)
-    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
     open_tokens(page)
     before_chips, before_learned = chip_texts(page), learned_cells(page)
     assert "·per" in before_chips and "ro" in before_chips
@@ -33,7 +33,7 @@ def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page
     answer = page.get_by_label("Content of turn 1 (assistant)")
     answer.fill("el gato negro")
     answer.press("Tab")  # Streamlit commits a text area when it loses focus
-    page.locator(".sl-text-view", has_text="el gato negro").wait_for(timeout=30_000)
+    page.locator(".sl-text-view", has_text="el gato negro").first.wait_for(timeout=30_000)
     settle(page)
     assert Workspace(lab_home).examples()[0].conversation.turns[1].content == "el gato negro"
 
@@ -47,7 +47,7 @@ def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page
     page.locator(".sl-chips .t", has_text="assistant").first.wait_for(timeout=30_000)
     settle(page)
     page.reload()
-    page.locator(".sl-chips").wait_for(timeout=60_000)
+    page.locator(".sl-chips").first.wait_for(timeout=60_000)
     settle(page)
     assert "".join(chip_texts(page)).replace("·", " ").endswith(" el gato negro<|im_end|>")  # kept on disk
     screenshot(page, "tokens-and-labels")
@@ -56,7 +56,7 @@ def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page
 def test_user_text_is_shown_as_text_and_opens_no_dialog(page, serve, lab_home):
     Workspace(lab_home).save([single_turn(ATTACK, ATTACK)])
     page.goto(serve())
-    view = page.locator(".sl-text-view")
+    view = page.locator(".sl-text-view").first
     view.wait_for(timeout=90_000)
     settle(page)
     assert ATTACK in view.inner_text()
@@ -73,14 +73,14 @@ def test_an_upload_in_the_wrong_shape_is_refused_in_words_and_loses_nothing(page
     bad = tmp_path / "questions.jsonl"
     bad.write_text('{"question": "what?", "answer": "that"}\n')
     page.goto(serve())
-    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
     page.get_by_text("Start from a built-in sample or a file").click()
     page.locator("input[type=file]").set_input_files(str(bad))
-    replace = page.get_by_role("button", name="Replace with it")
+    replace = page.get_by_role("button", name="Replace with it").first
     replace.wait_for(timeout=30_000)  # the button appears once the upload's rerun is done
     settle(page)
     replace.click()
-    error = page.get_by_text("The current set is unchanged")
+    error = page.get_by_text("The current set is unchanged").first
     error.wait_for(timeout=30_000)
     assert "questions.jsonl line 1" in error.inner_text()
     assert [e.conversation for e in Workspace(lab_home).examples()] == [e.conversation for e in load_sample("spanish")]
@@ -108,11 +108,11 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     from lab.runs import RunStore
 
     page.goto(serve())
-    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
     model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
     model.fill(str(tiny_model_dir))
     model.press("Enter")
-    page.get_by_text(f"In use: {tiny_model_dir}").wait_for(timeout=30_000)
+    page.get_by_text(f"In use: {tiny_model_dir}").first.wait_for(timeout=30_000)
     page.get_by_role("link", name="Train").click()
     epochs = page.get_by_label("Epochs", exact=True).and_(page.locator("input"))
     epochs.fill("1000")
@@ -123,9 +123,9 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     settle(page)
     page.get_by_role("button", name="Train", exact=True).click()
 
-    progress = page.get_by_text(re.compile(r"step \d+/5000"))
+    progress = page.get_by_text(re.compile(r"step \d+/5000")).first
     progress.wait_for(timeout=60_000)
-    curve = page.locator(".js-plotly-plot")
+    curve = page.locator(".js-plotly-plot").first  # reruns can briefly show a stale copy beside the new one
     curve.wait_for(timeout=30_000)
 
     def step_shown() -> int:
@@ -136,8 +136,8 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     assert step_shown() > first  # the fragment redraws while the run trains
 
     page.reload()  # a refresh is a new session: the run and its curve come back from the store
-    page.get_by_text(re.compile(r"step \d+/5000")).wait_for(timeout=60_000)
-    page.locator(".js-plotly-plot").wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"step \d+/5000")).first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     screenshot(page, "train-live")
     page.get_by_role("button", name="Stop").click()
     store = RunStore(lab_home)
@@ -171,14 +171,14 @@ def test_inside_the_model_draws_the_loss_chips_and_one_positions_candidates(page
 
 def test_decoding_runs_three_strategies_in_the_browser(page, serve, tiny_model_dir):
     page.goto(serve())
-    page.get_by_text("What the model reads").wait_for(timeout=90_000)
+    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
     model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
     model.fill(str(tiny_model_dir))
     model.press("Enter")
-    page.get_by_text(f"In use: {tiny_model_dir}").wait_for(timeout=30_000)
+    page.get_by_text(f"In use: {tiny_model_dir}").first.wait_for(timeout=30_000)
     page.get_by_role("link", name="Decoding").click()
     page.get_by_role("button", name="Decode").click()
-    page.get_by_text("Spread over the samples").wait_for(timeout=60_000)
+    page.get_by_text("Spread over the samples").first.wait_for(timeout=60_000)
     settle(page)
     assert page.get_by_text("beam 0 · score").count() == 1 and page.get_by_text("beam 1 · score").count() == 1
     assert page.locator("[data-testid=stCode]").count() == 4
