@@ -8,6 +8,7 @@ from lab.errors import LabError
 from lab.figures import candidates_figure
 from lab.inspect import inspect_example, mean_losses, weighted_mean_loss
 from lab.labels import LabelSettings, completion_flags, label_example, prepare
+from lab.models import memory_note
 from lab.workspace import preview
 
 store = app_state.run_store()
@@ -41,6 +42,9 @@ def positions_for(run_id: str, revision: int, index: int, top_k: int, _example, 
     return inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned, top_k), labels
 
 
+note = memory_note(app_state.model_for(config.model, "cpu", config.trust_remote_code))
+if note:
+    st.warning(note)
 try:
     revision = 0 if source.startswith("the run") else app_state.workspace().revision()
     positions, labels = positions_for(run.id, revision, index, top_k, examples[index], config)

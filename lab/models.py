@@ -144,6 +144,19 @@ def available_devices() -> list[str]:
     return devices
 
 
+def memory_note(model, copies: int = 2) -> str | None:
+    """A sentence when `copies` of this model would not fit in the memory still free (Linux), else None."""
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    if (copies - 1) * size > free:
+        return (f"{copies} copies of this model need {copies * size / 2**30:.1f} GiB and only {free / 2**30:.1f} GiB "
+                "is free: comparing base and fine-tuned may swap or fail; close other runs or use a smaller model")
+    return None
+
+
 def pick_device(requested: str | None = None) -> str:
     """`cuda` when available (or asked for), else `cpu`."""
     import torch

@@ -41,3 +41,13 @@ def test_unknown_references_fail_in_one_sentence(tmp_path, monkeypatch):
         models.resolve(str(tmp_path))
     with pytest.raises(ModelError, match="no model folder"):
         models.resolve("./missing/folder")
+
+
+def test_memory_note_speaks_only_when_the_copies_would_not_fit():
+    import torch
+
+    from lab.models import memory_note
+
+    layer = torch.nn.Linear(10, 10)
+    assert memory_note(layer) is None
+    assert "copies of this model need" in memory_note(layer, copies=10**9)

@@ -55,3 +55,46 @@ def test_the_mean_over_counted_positions_is_the_trainers_loss(tokenizer, tiny):
     means = mean_losses(positions)
     assert means["completion_before"] == pytest.approx(sum(p.base.loss for p in positions[-3:]) / 3)
     assert means["prompt_after"] is None
+
+
+def test_a_lora_run_is_inspected_as_its_adapter_on_the_base(tokenizer, tiny_model_dir, tmp_path):
+    from lab.execute import execute
+    from lab.examples import load_sample
+    from lab.runs import RunStore
+    from lab.training import RunConfig, load_trained
+
+    store = RunStore(tmp_path)
+    config = RunConfig(model=str(tiny_model_dir), method="lora", epochs=3, lr=5e-2)
+    run_id = store.create(config, load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    assert (store.run_folder(run_id) / "final" / "adapter_model.safetensors").is_file()
+    tuned = load_trained(config, store.run_folder(run_id) / "final", "cpu")
+    base = load_model(str(tiny_model_dir), "cpu", dtype=torch.float32)
+    item = prepare(DOG, tokenizer, "classic")
+    labels = label_example(item, tokenizer, ("special-mask",))["special-mask"]
+    positions = inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned)
+    means = mean_losses(positions)
+    assert means["completion_after"] < means["completion_before"]
+
+
+def test_on_the_shipped_model_the_masked_seed_run_learns_the_answers_not_the_prompt(tokenizer, tmp_path):
+    """Seed 000's finding, end to end: after masked training the answer is predicted, the prompt is not."""
+    from lab.execute import execute
+    from lab.examples import load_sample
+    from lab.runs import RunStore
+    from lab.training import RunConfig, load_trained
+
+    store = RunStore(tmp_path)
+    config = RunConfig(strategy="special-mask", epochs=15)
+    run_id = store.create(config, load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    base = load_model(None, "cpu")
+    tuned = load_trained(config, store.run_folder(run_id) / "final", "cpu")
+    item = prepare(DOG, tokenizer, "classic")
+    labels = label_example(item, tokenizer, ("special-mask",))["special-mask"]
+    positions = inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned)
+    means = mean_losses(positions)
+    assert means["completion_after"] < 0.05 < 1.0 < means["completion_before"]
+    assert means["prompt_after"] > means["prompt_before"]  # never trained on: it drifts
+    trained = [p for p in positions if p.trained]
+    assert [p.token for p in trained] == [" per", "ro", "<|im_end|>"] and all(p.tuned.rank == 1 for p in trained)
