@@ -150,19 +150,23 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     screenshot(page, "train-stopped")
 
 
-def test_inside_the_model_draws_the_loss_chips_and_one_positions_candidates(page, serve, lab_home, tiny_model_dir):
+def test_inside_the_model_after_a_real_seed_run_shows_where_the_strategy_trained(page, serve, lab_home):
+    """A short masked run of the seed task on the shipped model: trained tokens get cheaper, the prompt not."""
     from lab.execute import execute
     from lab.runs import RunStore
     from lab.training import RunConfig
 
     store = RunStore(lab_home)
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2), load_sample("spanish"))
+    run_id = store.create(RunConfig(strategy="special-mask", epochs=15), load_sample("spanish"))
     assert execute(store, run_id) == "done"
     page.goto(serve() + "/inside")
-    page.locator(".sl-chips").nth(2).wait_for(timeout=90_000)
+    page.locator(".sl-chips").nth(2).wait_for(timeout=120_000)
     settle(page)
-    assert page.locator(".sl-chips").count() == 3
-    assert page.locator(".sl-chips").first.locator(".sl-c").count() == 23
+    rows = page.locator(".sl-chips")
+    assert rows.count() == 3 and rows.first.locator(".sl-c").count() == 23
+    changes = rows.nth(2).locator(".sl-c .l").all_inner_texts()
+    trained = [float(c.split()[0]) for c in changes if c.endswith("✓")]
+    assert len(trained) == 3 and all(change < -1 for change in trained)  # " per", "ro", "<|im_end|>"
     figure = page.locator(".js-plotly-plot").first
     figure.wait_for(timeout=30_000)
     assert "loss = -log p" in " ".join(figure.locator(".gtitle, .g-gtitle text").all_text_contents())
