@@ -352,6 +352,7 @@ def model_for_training(config: RunConfig, device: str):
             raise LabError(f"the model has no modules named {', '.join(missing)} for LoRA")
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=list(config.lora_targets),
                           lora_dropout=0.0, task_type="CAUSAL_LM")
+        torch.manual_seed(config.seed)  # the adapter's random init: the same run gives the same adapter
         model = get_peft_model(model, lora)
     model.config.use_cache = False
     return model
