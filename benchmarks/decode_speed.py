@@ -11,20 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import timings  # noqa: E402  (benchmarks/, first on sys.path when a script runs)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timings(fn, repeat))
 
 
 def main() -> None:

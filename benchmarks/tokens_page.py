@@ -16,11 +16,11 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from timing import timings  # noqa: E402  (benchmarks/, first on sys.path when a script runs)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
@@ -38,12 +38,9 @@ def long_conversation(turns: int):
     return conversation(*pairs)
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+def best(fn, repeat: int) -> tuple[float, float]:
+    """Best and median seconds of `repeat` calls."""
+    times = timings(fn, repeat)
     return min(times), statistics.median(times)
 
 
@@ -89,7 +86,7 @@ def main() -> None:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.session_state["format"] = args.format
         at.run()
-        at.switch_page("pages/tokens.py").run()
+        at.switch_page("app_pages/tokens.py").run()
         if at.exception:
             raise SystemExit(f"the page failed: {at.exception[0].message}")
         page = best(lambda: at.run(), args.repeat)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from lab.errors import LabError
+from lab.inspect import Candidate
 
 STRATEGIES = ("greedy", "beam", "sample")
 
@@ -54,18 +55,11 @@ class DecodeSettings:
 
 
 @dataclass(frozen=True)
-class Choice:
-    token_id: int
-    text: str
-    prob: float
-
-
-@dataclass(frozen=True)
 class Step:
     """One generated token: its probability under the distribution decoding used, and the runners-up."""
 
-    choice: Choice
-    alternatives: tuple[Choice, ...]
+    choice: Candidate
+    alternatives: tuple[Candidate, ...]
 
 
 @dataclass(frozen=True)
@@ -115,8 +109,8 @@ def _steps(scores, tokens: list[int], row: int, tokenizer, alternatives: int) ->
         probs = torch.softmax(scores[s][row].float(), dim=-1)
         top = probs.topk(alternatives + 1)
         others = [(int(i), float(p)) for i, p in zip(top.indices, top.values) if int(i) != token][:alternatives]
-        steps.append(Step(Choice(token, tokenizer.decode([token]), float(probs[token])),
-                          tuple(Choice(i, tokenizer.decode([i]), p) for i, p in others)))
+        steps.append(Step(Candidate(token, tokenizer.decode([token]), float(probs[token])),
+                          tuple(Candidate(i, tokenizer.decode([i]), p) for i, p in others)))
     return tuple(steps)
 
 

@@ -15,6 +15,16 @@ def learned_cells(tab) -> int:
     return tab.locator(".sl-chips .sl-c:not(.sl-key) > .l.y").count()
 
 
+def use_model(tab, url: str, model) -> None:
+    """Open the app and type a model into the sidebar, as a person would; wait until it is in use."""
+    tab.goto(url)
+    tab.get_by_text("What the model reads").first.wait_for(timeout=90_000)
+    field = tab.get_by_label("Model", exact=True).and_(tab.get_by_test_id("stTextInputField"))
+    field.fill(str(model))
+    field.press("Enter")
+    tab.get_by_text(f"In use: {model}").first.wait_for(timeout=30_000)
+
+
 def open_tokens(tab) -> None:
     tab.get_by_role("link", name="Tokens & labels").click()
     tab.locator(".sl-chips").first.wait_for(timeout=60_000)
@@ -107,12 +117,7 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
 
     from lab.runs import RunStore
 
-    page.goto(serve())
-    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
-    model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
-    model.fill(str(tiny_model_dir))
-    model.press("Enter")
-    page.get_by_text(f"In use: {tiny_model_dir}").first.wait_for(timeout=30_000)
+    use_model(page, serve(), tiny_model_dir)
     page.get_by_role("link", name="Train").click()
     epochs = page.get_by_label("Epochs", exact=True).and_(page.locator("input"))
     epochs.fill("1000")
@@ -174,12 +179,7 @@ def test_inside_the_model_after_a_real_seed_run_shows_where_the_strategy_trained
 
 
 def test_decoding_runs_three_strategies_in_the_browser(page, serve, tiny_model_dir):
-    page.goto(serve())
-    page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
-    model = page.get_by_label("Model", exact=True).and_(page.get_by_test_id("stTextInputField"))
-    model.fill(str(tiny_model_dir))
-    model.press("Enter")
-    page.get_by_text(f"In use: {tiny_model_dir}").first.wait_for(timeout=30_000)
+    use_model(page, serve(), tiny_model_dir)
     page.get_by_role("link", name="Decoding").click()
     page.get_by_role("button", name="Decode").click()
     page.get_by_text("Spread over the samples").first.wait_for(timeout=60_000)
