@@ -15,6 +15,7 @@ from lab.examples import Example
 from lab.formats import FORMATS
 from lab.models import (
     DEFAULT_MODEL, SHIPPED, available_devices, lab_home, load_model, load_tokenizer, model_vocab_size,
+    quantization_of,
 )
 from lab.workspace import Workspace, preview
 
@@ -37,6 +38,11 @@ def tokenizer_for(ref: str, trust_remote_code: bool = False):
 @st.cache_resource(show_spinner=False)
 def vocab_size_for(ref: str, trust_remote_code: bool = False) -> int | None:
     return model_vocab_size(ref, trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False)
+def quantization_for(ref: str, trust_remote_code: bool = False) -> str | None:
+    return quantization_of(ref, trust_remote_code)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

@@ -27,19 +27,26 @@ with st.expander("New run", expanded=not store.list()):
     engine = left.radio("Engine", ENGINES, horizontal=True, help=(
         "lab: the fast loop (lm_head only where a token is learned). trl: TRL's SFTTrainer itself, with "
         "strategy trl-completion or trl-assistant."))
-    method = middle.radio("Method", METHODS, horizontal=True, help="full: every weight; lora: a small adapter")
+    quantized = app_state.quantization_for(app_state.model_ref(), app_state.trust_remote_code())
+    if quantized:
+        middle.warning(f"This model is quantized ({quantized}): its weights cannot be fully fine-tuned. "
+                       "Train a LoRA adapter on top of it.")
+    method = middle.radio("Method", METHODS, horizontal=True, index=METHODS.index("lora") if quantized else 0,
+                          help="full: every weight; lora: a small adapter")
     lora_r = middle.number_input("LoRA r", 1, 256, 8, disabled=method != "lora")
     lora_alpha = middle.number_input("LoRA alpha", 1, 512, 16, disabled=method != "lora")
     epochs = right.number_input("Epochs", 1, 1000, 15)
     lr = right.number_input("Learning rate", 1e-7, 1.0, 2e-4 if method == "full" else 1e-3, step=1e-5, format="%.0e")
     batch = right.number_input("Batch size", 1, 256, 5)
+    batch_tokens = right.number_input("Tokens per batch (at most, with padding)", 1, 1 << 20, 512, help=(
+        "Longer examples take smaller batches, so each step sees about as many tokens (lab engine)"))
     accumulation = right.number_input("Gradient accumulation", 1, 256, 1)
     max_length = right.number_input("Max length (tokens)", 8, 32768, 512)
     seed = right.number_input("Seed", 0, 2**31 - 1, 42)
     if st.button("Train", type="primary"):
         config = RunConfig(model=app_state.model_ref(), format=fmt, strategy=strategy, prompt_weight=weight,
                            method=method, lora_r=int(lora_r), lora_alpha=int(lora_alpha), epochs=int(epochs),
-                           lr=float(lr), batch_size=int(batch), grad_accum=int(accumulation),
+                           lr=float(lr), batch_size=int(batch), batch_tokens=int(batch_tokens), grad_accum=int(accumulation),
                            max_length=int(max_length), seed=int(seed), device=st.session_state.get("device", "auto"),
                            engine=engine, trust_remote_code=app_state.trust_remote_code())
         try:

@@ -5,7 +5,7 @@
 Baseline (seed 000's way): `transformers.Trainer`, batch 1, fp32, lr 5e-5, labels from the strategy (-100 on
 the masked tokens), logits and cross-entropy at every position. Lab engine: RunConfig defaults (batch 5,
 lr 2e-4, length buckets, lm_head only where the weight is > 0, fused AdamW, bf16 autocast only where it
-measures faster). Both run with glibc keeping freed memory (training.keep_freed_memory). Both train the
+measures faster). Both run with glibc keeping freed memory (hardware.keep_freed_memory). Both train the
 shipped SmolLM2-135M on the same labels; "final loss" is the weighted loss of the trained model over the
 whole training set, computed the same way for both. tokens/s counts the tokens of every example in every
 epoch. Goal (issue 6): >= 3x on each task, at a loss at least as low.
@@ -78,13 +78,14 @@ def main() -> None:
 
     from lab.examples import load_sample
     from lab.models import load_tokenizer
-    from lab.training import RunConfig, autocast_dtype, keep_freed_memory, model_for_training, training_items
+    from lab.hardware import autocast_dtype, keep_freed_memory
+    from lab.training import RunConfig, model_for_training, training_items
 
     keep_freed_memory()  # the allocator setting the lab engine uses helps the Trainer too: both get it
     tokenizer = load_tokenizer()
     pad_id = tokenizer.pad_token_id
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; lab engine autocast: "
-          f"{autocast_dtype(RunConfig(), 'cpu') or 'none (fp32)'}")
+          f"{autocast_dtype(RunConfig().dtype, 'cpu') or 'none (fp32)'}")
     print(f"{'task':<9} {'engine':<14} {'tokens':>7} {'seconds':>8} {'tokens/s':>9} {'final loss':>11} {'speed-up':>9}")
     for task in args.tasks:
         config = RunConfig(strategy=args.strategy, epochs=args.epochs)

@@ -125,6 +125,18 @@ def model_config(ref: str | None = None, trust_remote_code: bool = False):
                             trust_remote_code=trust_remote_code)
 
 
+def quantization_of(ref: str | None = None, trust_remote_code: bool = False) -> str | None:
+    """How the model's weights are quantized, from its config ("bitsandbytes 4-bit", "gptq", ...), or None."""
+    quant = getattr(model_config(ref, trust_remote_code), "quantization_config", None)
+    if not quant:
+        return None
+    quant = quant if isinstance(quant, dict) else quant.to_dict()
+    method = str(quant.get("quant_method", "quantized"))
+    bits = next((f"{b}-bit" for key, b in (("load_in_4bit", 4), ("load_in_8bit", 8)) if quant.get(key)), None)
+    bits = bits or (f"{quant['bits']}-bit" if quant.get("bits") else None)
+    return f"{method} {bits}" if bits else method
+
+
 def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) -> int | None:
     """Rows of the model's embedding matrix: token ids at or above it are out of range."""
     config = model_config(ref, trust_remote_code)

@@ -114,7 +114,7 @@ class RunStore:
         """A new queued run: its folder (config.json, examples.jsonl) and its row."""
         from lab.workspace import to_jsonl
 
-        config.validate()
+        config.validate().check_base()
         if not examples:
             raise LabError("no examples to train on")
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -8,7 +8,6 @@ examples: on CPU with sdpa, position_ids alone would let attention leak across p
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -22,6 +21,7 @@ import torch
 from lab.errors import LabError
 from lab.examples import Example
 from lab.formats import FORMATS
+from lab.hardware import autocast_dtype, keep_freed_memory, own_memory
 from lab.labels import STRATEGIES, LabelSettings, completion_flags, label_all, prepare
 from lab.loss import Batch, TrainItem, collate, weighted_loss
 from lab.models import DEFAULT_MODEL
@@ -37,7 +37,8 @@ class RunConfig:
 
     What to learn:  model, format, strategy, prompt_weight (w, for strategy prompt-weight)
     How:            method (full | lora) with lora_r / lora_alpha / lora_targets; engine (lab | trl)
-    Schedule:       epochs, lr, batch_size, grad_accum, max_length, seed
+    Schedule:       epochs, lr, batch_size (examples per batch, at most batch_tokens tokens with padding; the
+                    lab engine's), grad_accum, max_length, seed
     Where:          device (auto | cpu | cuda), dtype (auto: bf16 autocast where supported | bf16 | fp32)
     Bookkeeping:    logging_steps, checkpoint_seconds, trust_remote_code
     """
@@ -53,6 +54,7 @@ class RunConfig:
     epochs: int = 15
     lr: float = 2e-4
     batch_size: int = 5
+    batch_tokens: int = 512
     grad_accum: int = 1
     max_length: int = 512
     seed: int = 42
@@ -75,6 +77,7 @@ class RunConfig:
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
+            (self.batch_tokens >= 1, "batch_tokens must be at least 1"),
             (self.max_length >= 2, "max_length must be at least 2"),
             (self.method != "lora" or (self.lora_r >= 1 and self.lora_targets), "LoRA needs r >= 1 and targets"),
             (self.engine != "trl" or self.strategy in ("trl-completion", "trl-assistant"),
@@ -83,6 +86,19 @@ class RunConfig:
         for ok, sentence in checks:
             if not ok:
                 raise LabError(sentence)
+        return self
+
+    def check_base(self) -> "RunConfig":
+        """Refuse full fine-tuning of a quantized base before anything loads (its config says so)."""
+        from lab.models import quantization_of
+
+        try:
+            quant = quantization_of(self.model, self.trust_remote_code)
+        except LabError:  # no config to read: loading the model will say why, in the run
+            return self
+        if quant and self.method == "full":
+            raise LabError(f"{self.model} is quantized ({quant}): its weights cannot be fully fine-tuned; "
+                           "pick method lora to train an adapter on top of it")
         return self
 
     def to_json(self) -> dict:
@@ -136,46 +152,37 @@ def training_items(examples: list[Example], tokenizer, config: RunConfig) -> Pre
     return Prepared(items, notes)
 
 
-def batches_for_epoch(items: list[TrainItem], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def batches_for_epoch(items: list[TrainItem], batch_size: int, seed: int, epoch: int,
+                      batch_tokens: int | None = None) -> list[list[int]]:
     """Indices of each batch: shuffled, then sorted by length within groups of 50 batches so that little is
-    padding, then the batches shuffled again (the same order for the same seed and epoch)."""
+    padding, then the batches shuffled again (the same order for the same seed and epoch).
+
+    A batch holds at most `batch_size` examples and, with `batch_tokens`, at most that many tokens counting
+    padding (an example longer than that is a batch of its own): long examples then take more, smaller steps,
+    as they would one by one, while short ones still share a step."""
     rng = random.Random(seed * 1000 + epoch)
     order = list(range(len(items)))
     rng.shuffle(order)
     group = batch_size * 50
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), group):
-        chunk = sorted(order[start:start + group], key=lambda k: len(items[k]))
-        batches.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
+        batch: list[int] = []
+        for k in sorted(order[start:start + group], key=lambda k: len(items[k])):
+            full = len(batch) == batch_size or (batch_tokens and (len(batch) + 1) * len(items[k]) > batch_tokens)
+            if batch and full:
+                batches.append(batch)
+                batch = []
+            batch.append(k)
+        if batch:
+            batches.append(batch)
     rng.shuffle(batches)
     return batches
 
 
-def autocast_dtype(config: RunConfig, device: str) -> torch.dtype | None:
-    """bf16 autocast when asked for; with `auto`, on a GPU with bf16, and on a CPU only where a bf16 matrix
-    product measures faster than fp32 (a CPU flag is not enough: on this project's 2-core test machine, with
-    avx512_bf16, bf16 products measured ~0.6x of fp32)."""
-    if config.dtype == "fp32":
-        return None
-    if config.dtype == "bf16":
-        return torch.bfloat16
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if cpu_bf16_speedup() >= 1.3 else None
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_bf16_speedup() -> float:
-    """fp32 time / bf16 time of a 768x768 matrix product on this CPU (measured once per process, ~50 ms)."""
-    a, b = torch.randn(768, 768), torch.randn(768, 768)
-    timings = []
-    for x, y in ((a, b), (a.bfloat16(), b.bfloat16())):
-        x @ y
-        start = time.perf_counter()
-        for _ in range(5):
-            x @ y
-        timings.append(time.perf_counter() - start)
-    return timings[0] / timings[1]
+def steps_per_epoch(items: list[TrainItem], config: "RunConfig") -> list[int]:
+    """Optimizer steps in each epoch of the lab engine (a window of grad_accum batches is one step)."""
+    return [math.ceil(len(batches_for_epoch(items, config.batch_size, config.seed, epoch, config.batch_tokens))
+                      / config.grad_accum) for epoch in range(config.epochs)]
 
 
 class TrainingFailed(LabError):
@@ -200,24 +207,6 @@ class StepReport:
 Reporter = Callable[[StepReport], bool]  # returns False to stop after this step
 
 
-@functools.lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of returning it to the OS at once.
-
-    Each step frees and re-allocates the same large buffers (gradients, the lm_head gradient); returned to the
-    OS, they come back as fresh pages whose first touch is slow in a VM: steps on this machine took 0.8-1.5 s
-    that way and a steady 0.68 s with it (SmolLM2-135M, batch 5). The cost: the process keeps its peak memory.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, (1 << 31) - 1))
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to tune
-        return False
-
-
 def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, report: Reporter, pad_id: int,
               checkpoint: Callable[[int, dict], None] | None = None, resume: dict | None = None) -> str:
     """Train with the lab engine; returns "done" or "stopped". Raises TrainingFailed on NaN/inf or OOM.
@@ -231,15 +220,14 @@ def train_lab(model, items: list[TrainItem], config: RunConfig, device: str, rep
     keep_freed_memory()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0, fused=True)
-    per_epoch = math.ceil(math.ceil(len(items) / config.batch_size) / config.grad_accum)
-    total = per_epoch * config.epochs
+    total = sum(steps_per_epoch(items, config))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
     step, position = 0, (0, 0)
     if resume:
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         step, position = resume["step"], (resume["epoch"], resume.get("batch", 0))
-    dtype = autocast_dtype(config, device)
+    dtype = autocast_dtype(config.dtype, device)
     model.train()
     embedding = model.get_input_embeddings()
     was_sparse = embedding.sparse
@@ -268,7 +256,7 @@ def _epochs(model, items, config, device, report, pad_id, checkpoint, optimizer,
                 "epoch": epoch, "batch": batch}
 
     for epoch in range(position[0], config.epochs):
-        batches = batches_for_epoch(items, config.batch_size, config.seed, epoch)
+        batches = batches_for_epoch(items, config.batch_size, config.seed, epoch, config.batch_tokens)
         for first in range(position[1] if epoch == position[0] else 0, len(batches), config.grad_accum):
             window = [collate([items[k] for k in b], pad_id) for b in batches[first:first + config.grad_accum]]
             logging = (step + 1) % config.logging_steps == 0 or step + 1 == total
@@ -354,6 +342,7 @@ def model_for_training(config: RunConfig, device: str):
                           lora_dropout=0.0, task_type="CAUSAL_LM")
         torch.manual_seed(config.seed)  # the adapter's random init: the same run gives the same adapter
         model = get_peft_model(model, lora)
+    own_memory(model)
     model.config.use_cache = False
     return model
 

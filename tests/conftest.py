@@ -28,6 +28,22 @@ def tiny_model_dir(tokenizer, tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", tokenizer)
 
 
+@pytest.fixture(scope="session")
+def quantized_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model's folder with a bitsandbytes 4-bit `quantization_config` in its config, as a quantized
+    checkpoint on the hub has (the weights stay fp32: nothing here can load a real 4-bit model on CPU)."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("quantized") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True,
+                                     "bnb_4bit_quant_type": "nf4"}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
 def tokenizer_copy(tokenizer, tmp_path, **changes):
     """A saved-and-reloaded copy of the tokenizer with attributes changed (pad token, chat template)."""
     from transformers import AutoTokenizer

@@ -163,6 +163,17 @@ def test_train_refuses_settings_that_cannot_work(tmp_path, monkeypatch, capsys):
     assert "failed" in capsys.readouterr().out
 
 
+def test_full_fine_tuning_of_a_quantized_base_is_refused_before_a_run_exists(quantized_model_dir, tmp_path,
+                                                                             monkeypatch, capsys):
+    from lab.runs import RunStore
+
+    monkeypatch.setenv("SFT_LAB_HOME", str(tmp_path))
+    assert main(["train", "--data", "sample:spanish", "--model", str(quantized_model_dir), "--method", "full"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is quantized (bitsandbytes 4-bit)" in err and "pick method lora" in err
+    assert RunStore(tmp_path).list() == []
+
+
 def test_decode_json_and_bad_settings(tiny_model_dir, capsys):
     args = ["decode", "--prompt", "hello", "--model", str(tiny_model_dir), "--max-new-tokens", "4"]
     assert main(args + ["--strategy", "beam", "--num-beams", "3", "--num-return", "2", "--json"]) == 0

@@ -51,3 +51,8 @@ def test_memory_note_speaks_only_when_the_copies_would_not_fit():
     layer = torch.nn.Linear(10, 10)
     assert memory_note(layer) is None
     assert "copies of this model need" in memory_note(layer, copies=10**9)
+
+
+def test_quantization_is_read_from_the_config(tiny_model_dir, quantized_model_dir):
+    assert models.quantization_of(str(tiny_model_dir)) is None
+    assert models.quantization_of(str(quantized_model_dir)) == "bitsandbytes 4-bit"

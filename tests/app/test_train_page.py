@@ -40,6 +40,18 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(a
     assert store.list() == [] and not at.exception
 
 
+def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home, quantized_model_dir):
+    at = open_app(TRAIN, model_input=str(quantized_model_dir))
+    assert not at.exception
+    assert any("quantized (bitsandbytes 4-bit)" in w.value for w in at.warning)
+    method = {r.label: r for r in at.radio}["Method"]
+    assert method.value == "lora"
+    method.set_value("full").run()
+    {b.label: b for b in at.button}["Train"].click().run()
+    assert any("cannot be fully fine-tuned" in e.value for e in at.error)
+    assert RunStore(app_home).list() == []
+
+
 def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_model_dir):
     from lab.examples import load_sample
     from lab.execute import execute

@@ -108,6 +108,19 @@ def test_batches_cover_every_example_once_per_epoch_and_repeat_for_a_seed():
     assert batches == batches_for_epoch(items, 3, seed=1, epoch=0) != batches_for_epoch(items, 3, seed=1, epoch=1)
 
 
+def test_a_token_budget_splits_long_examples_into_smaller_batches():
+    from lab.loss import TrainItem
+    from lab.training import steps_per_epoch
+
+    items = [TrainItem((1,) * n, (1,) * n, (1.0,) * n, (True,) * n) for n in (3, 9, 4, 8, 2, 7, 5, 30)]
+    batches = batches_for_epoch(items, 3, seed=1, epoch=0, batch_tokens=16)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(len(b) <= 3 and (len(b) == 1 or len(b) * max(len(items[i]) for i in b) <= 16) for b in batches)
+    assert sorted(map(sorted, batches)) == [[0, 2, 4], [1], [3], [5, 6], [7]]  # 30 tokens: a batch of its own
+    config = RunConfig(batch_size=3, batch_tokens=16, grad_accum=2, epochs=3, seed=1)
+    assert steps_per_epoch(items, config) == [3, 3, 3]
+
+
 def test_settings_that_cannot_work_are_named():
     with pytest.raises(LabError, match="engine trl trains with TRL's own labels"):
         RunConfig(engine="trl", strategy="copy").validate()
