@@ -303,13 +303,22 @@ def _optimizer_step(model, window: list[Batch], optimizer, dtype, device, traina
             prompt_n += parts.prompt_count
             completion_sum += parts.completion_loss_sum
             completion_n += parts.completion_count
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        _clip_gradients(trainable, 1.0, device)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     except torch.OutOfMemoryError:
         raise TrainingFailed(f"out of memory at step {step}: lower batch_size or max_length, or use LoRA") from None
     return (loss_sum, prompt_sum / prompt_n if prompt_n else None,
             completion_sum / completion_n if completion_n else None)
+
+
+def _clip_gradients(params, max_norm: float, device: str) -> None:
+    """`clip_grad_norm_` (as Trainer does), without its multiply-by-1 pass over every gradient when the norm is
+    already within bounds: that pass is 0.035 s of a 0.65 s step on CPU, and on CPU the check costs no sync."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.nn.utils.get_total_norm(grads)
+    if not device.startswith("cpu") or float(total) + 1e-6 > max_norm:
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
 
 
 def write_config(config: RunConfig, folder: Path) -> None:

@@ -129,3 +129,18 @@ def test_settings_that_cannot_work_are_named():
     with pytest.raises(LabError, match="unknown run settings: colour"):
         RunConfig.from_json({"colour": "red"})
     assert RunConfig.from_json(RunConfig(method="lora").to_json()) == RunConfig(method="lora")
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])  # within bounds (left alone) and clipped
+def test_gradient_clipping_equals_torchs(scale):
+    from lab.training import _clip_gradients
+
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.zeros(n)) for n in (5, 7)]
+    theirs = [torch.nn.Parameter(torch.zeros(n)) for n in (5, 7)]
+    for a, b in zip(ours, theirs):
+        a.grad = torch.randn(a.shape) * scale
+        b.grad = a.grad.clone()
+    _clip_gradients(ours, 1.0, "cpu")
+    torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs))
