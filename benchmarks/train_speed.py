@@ -108,7 +108,7 @@ def main() -> None:
         mean = {engine: sum(times) / len(times) for engine, times in seconds.items()}
         for engine, took in mean.items():
             each = "/".join(f"{t:.1f}" for t in seconds[engine])
-            print(f"{task:<9} {engine:<14} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.4f} "
+            print(f"{task:<9} {engine:<14} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.1e} "
                   f"{mean['seed Trainer'] / took:8.1f}x   (each round: {each} s)")
 
 if __name__ == "__main__":
