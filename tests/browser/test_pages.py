@@ -155,6 +155,22 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     screenshot(page, "train-stopped")
 
 
+def test_a_quantized_base_is_offered_lora_and_full_is_refused(page, serve, lab_home, quantized_model_dir):
+    from lab.runs import RunStore
+
+    use_model(page, serve(), quantized_model_dir)
+    page.get_by_role("link", name="Train").click()
+    page.get_by_text("This model is quantized (bitsandbytes 4-bit)").first.wait_for(timeout=60_000)
+    settle(page)
+    assert page.get_by_role("radio", name="lora").is_checked()
+    page.get_by_text("full", exact=True).click()
+    settle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("cannot be fully fine-tuned").nth(1).wait_for(timeout=30_000)  # the warning, then the error
+    screenshot(page, "train-quantized")
+    assert RunStore(lab_home).list() == []
+
+
 def test_inside_the_model_after_a_real_seed_run_shows_where_the_strategy_trained(page, serve, lab_home):
     """A short masked run of the seed task on the shipped model: trained tokens get cheaper, the prompt not."""
     from lab.execute import execute
