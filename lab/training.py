@@ -326,7 +326,9 @@ def write_config(config: RunConfig, folder: Path) -> None:
 
 
 def read_config(folder: Path) -> RunConfig:
-    return RunConfig.from_json(json.loads((folder / "config.json").read_text()))
+    saved = json.loads((folder / "config.json").read_text())
+    saved.setdefault("batch_tokens", 1 << 30)  # saved before the budget existed: resume with the same batches
+    return RunConfig.from_json(saved)
 
 
 # -- models for training and for a finished run ---------------------------------------------------

@@ -144,3 +144,15 @@ def test_gradient_clipping_equals_torchs(scale):
     _clip_gradients(ours, 1.0, "cpu")
     torch.nn.utils.clip_grad_norm_(theirs, 1.0)
     assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs))
+
+
+def test_a_run_saved_before_the_token_budget_resumes_with_the_same_batches(tmp_path):
+    import json
+
+    from lab.training import read_config, write_config
+
+    write_config(RunConfig(), tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["batch_tokens"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert read_config(tmp_path).batch_tokens == 1 << 30
