@@ -48,7 +48,8 @@ with st.expander("New run", expanded=not store.list()):
                            method=method, lora_r=int(lora_r), lora_alpha=int(lora_alpha), epochs=int(epochs),
                            lr=float(lr), batch_size=int(batch), batch_tokens=int(batch_tokens),
                            grad_accum=int(accumulation), max_length=int(max_length), seed=int(seed),
-                           device=st.session_state.get("device", "auto"), engine=engine, trust_remote_code=app_state.trust_remote_code())
+                           device=st.session_state.get("device", "auto"), engine=engine,
+                           trust_remote_code=app_state.trust_remote_code())
         try:
             picked = [examples[i] for i in chosen] if chosen else examples
             st.session_state[SELECTED] = runner.submit(config.validate(), picked)
