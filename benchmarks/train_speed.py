@@ -5,8 +5,8 @@
 Baseline (seed 000's way): `transformers.Trainer`, batch 1, fp32, lr 5e-5, labels from the strategy (-100 on
 the masked tokens), logits and cross-entropy at every position. Lab engine: RunConfig defaults (batch 5 of at
 most 512 tokens, lr 2e-4, length buckets, lm_head only where the weight is > 0, fused AdamW, bf16 autocast
-only where it measures faster). Both run with glibc keeping freed memory (hardware.keep_freed_memory). Both train the
-shipped SmolLM2-135M on the same labels; "final loss" is the weighted loss of the trained model over the
+only where it measures faster). Both run with glibc keeping freed memory (hardware.keep_freed_memory). Both
+train the shipped SmolLM2-135M on the same labels; "final loss" is the weighted loss of the trained model over the
 whole training set, computed the same way for both. tokens/s counts the tokens of every example in every
 epoch. Each task runs `--rounds` times with the engines' order swapped each round, and the mean is shown:
 whichever engine runs first in the process pays for faulting in fresh memory pages. Goal (issue 6): >= 3x on
@@ -110,6 +110,7 @@ def main() -> None:
             each = "/".join(f"{t:.1f}" for t in seconds[engine])
             print(f"{task:<9} {engine:<14} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.1e} "
                   f"{mean['seed Trainer'] / took:8.1f}x   (each round: {each} s)")
+
 
 if __name__ == "__main__":
     main()
