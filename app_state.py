@@ -10,14 +10,21 @@ import html
 
 import streamlit as st
 
+from lab.common import lab_home
+from lab.data import Example, Workspace
+from lab.data.edits import preview
 from lab.errors import LabError
-from lab.examples import Example
-from lab.formats import FORMATS
+from lab.labels import FORMATS
 from lab.models import (
-    DEFAULT_MODEL, SHIPPED, available_devices, lab_home, load_model, load_tokenizer, model_vocab_size,
+    DEFAULT_MODEL,
+    SHIPPED,
+    available_devices,
+    load_model,
+    load_tokenizer,
+    model_vocab_size,
     quantization_of,
 )
-from lab.workspace import Workspace, preview
+from lab.train import RunStore, load_trained, runner_for
 
 MODEL = "model"  # the model in use (only ever one that loaded)
 MODEL_INPUT = "model_input"  # what the person typed
@@ -60,24 +67,18 @@ def workspace() -> Workspace:
     return _workspace(str(lab_home()))
 
 
-def run_store():
-    from lab.runs import RunStore
-
+def run_store() -> RunStore:
     return RunStore(lab_home())
 
 
 def runner():
-    """The process's one training worker (lab.runs keeps it across Streamlit's re-imports)."""
-    from lab.runs import runner_for
-
+    """The process's one training worker (lab.train.runner keeps it across Streamlit's re-imports)."""
     return runner_for(lab_home())
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def trained_model_for(run_id: str):
     """A finished run's model (full weights, or its adapter on the base), for inference."""
-    from lab.training import load_trained
-
     store = run_store()
     return load_trained(store.get(run_id).config, store.run_folder(run_id) / "final", "cpu")
 
@@ -143,16 +144,32 @@ def sidebar() -> None:
     if candidate != model_ref() or not st.session_state.get(MODEL_READY):
         _switch_model(candidate)
     with st.sidebar:
-        st.text_input("Model", key=MODEL_INPUT, help=(
-            f"`{DEFAULT_MODEL}` is SmolLM2-135M-Instruct, shipped with the lab (no network needed). "
-            "Or a hub id (e.g. `HuggingFaceTB/SmolLM2-360M-Instruct`) or a local folder."))
-        st.checkbox("Trust remote code", key=TRUST_REMOTE_CODE,
-                    help="Runs Python code that comes with the model. Leave off unless you trust its author.")
-        st.selectbox("Device", available_devices(), key=DEVICE,
-                     help="`auto` uses a CUDA GPU when there is one, else the CPU.")
-        st.radio("Format", FORMATS, key=FORMAT, horizontal=True, help=(
-            "`classic`: `### Human:` / `### Assistant:` with bos and eos inserted (seed 000). "
-            "`chat-template`: the model's own chat template."))
+        st.text_input(
+            "Model",
+            key=MODEL_INPUT,
+            help=(
+                f"`{DEFAULT_MODEL}` is SmolLM2-135M-Instruct, shipped with the lab (no network needed). "
+                "Or a hub id (e.g. `HuggingFaceTB/SmolLM2-360M-Instruct`) or a local folder."
+            ),
+        )
+        st.checkbox(
+            "Trust remote code",
+            key=TRUST_REMOTE_CODE,
+            help="Runs Python code that comes with the model. Leave off unless you trust its author.",
+        )
+        st.selectbox(
+            "Device", available_devices(), key=DEVICE, help="`auto` uses a CUDA GPU when there is one, else the CPU."
+        )
+        st.radio(
+            "Format",
+            FORMATS,
+            key=FORMAT,
+            horizontal=True,
+            help=(
+                "`classic`: `### Human:` / `### Assistant:` with bos and eos inserted (seed 000). "
+                "`chat-template`: the model's own chat template."
+            ),
+        )
         st.caption(f"In use: **{html.escape(model_ref())}**")
 
 
@@ -164,8 +181,12 @@ def example_picker(examples_: list[Example], label: str = "Example") -> int:
     """A selectbox over the set whose choice is saved with the workspace, so every page shows the same one."""
     ws = workspace()
     selected = min(ws.state().selected, max(len(examples_) - 1, 0))
-    chosen = st.selectbox(label, range(len(examples_)), index=selected,
-                          format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}")
+    chosen = st.selectbox(
+        label,
+        range(len(examples_)),
+        index=selected,
+        format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}",
+    )
     chosen = 0 if chosen is None else chosen
     if chosen != ws.state().selected:
         ws.save_state(selected=chosen)

@@ -5,19 +5,26 @@ import html
 import streamlit as st
 
 import app_state
-from lab.decoding import DecodeSettings, decode, spread
 from lab.errors import LabError
-from lab.formats import apply_chat_template
+from lab.labels import apply_chat_template
+from lab.look import DecodeSettings, decode, spread
 
 store = app_state.run_store()
 st.title("Decoding")
-st.caption("Greedy takes the most probable token each step; beam search keeps the k best partial answers by "
-           "total log-probability; sampling draws from the distribution reshaped by temperature, top-k and top-p.")
+st.caption(
+    "Greedy takes the most probable token each step; beam search keeps the k best partial answers by "
+    "total log-probability; sampling draws from the distribution reshaped by temperature, top-k and top-p."
+)
 
 finished = [r for r in store.list() if (store.run_folder(r.id) / "final").is_dir()]
 choices = ["base model"] + [r.id for r in finished]
-which = st.selectbox("Model", choices, format_func=lambda c: c if c == "base model" else
-                     f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method}")
+which = st.selectbox(
+    "Model",
+    choices,
+    format_func=lambda c: (
+        c if c == "base model" else f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method}"
+    ),
+)
 question = st.text_area("Prompt", 'How do you say "day" in Spanish?', height=80)
 as_chat = st.toggle("Wrap it as a user turn in the chat template", value=True)
 length = st.slider("New tokens", 1, 128, 24)
@@ -56,8 +63,11 @@ else:
     model = app_state.trained_model_for(which)
 tokenizer = app_state.tokenizer_for(model_ref, trust)
 try:
-    prompt = apply_chat_template(tokenizer, [{"role": "user", "content": question}], generation_prompt=True) \
-        if as_chat else question
+    prompt = (
+        apply_chat_template(tokenizer, [{"role": "user", "content": question}], generation_prompt=True)
+        if as_chat
+        else question
+    )
 except LabError as e:
     st.error(str(e))
     st.stop()
@@ -65,8 +75,18 @@ except LabError as e:
 runs = [
     (left, DecodeSettings("greedy", length)),
     (middle, DecodeSettings("beam", length, int(beams), int(returned), float(penalty))),
-    (right, DecodeSettings("sample", length, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-                           seed=int(seed), samples=int(samples))),
+    (
+        right,
+        DecodeSettings(
+            "sample",
+            length,
+            temperature=float(temperature),
+            top_k=int(top_k),
+            top_p=float(top_p),
+            seed=int(seed),
+            samples=int(samples),
+        ),
+    ),
 ]
 for column, settings in runs:
     with column:
@@ -81,15 +101,38 @@ for column, settings in runs:
             st.markdown(head)
             st.code(trace.text, language=None, wrap_lines=True)
         first = traces[0]
-        st.dataframe([{"step": s, "token": step.choice.text, "p": round(step.choice.prob, 4),
-                       "runners-up": "  ".join(f"{a.text!r} {a.prob:.3f}" for a in step.alternatives)}
-                      for s, step in enumerate(first.steps)], hide_index=True, width="stretch")
+        st.dataframe(
+            [
+                {
+                    "step": s,
+                    "token": step.choice.text,
+                    "p": round(step.choice.prob, 4),
+                    "runners-up": "  ".join(f"{a.text!r} {a.prob:.3f}" for a in step.alternatives),
+                }
+                for s, step in enumerate(first.steps)
+            ],
+            hide_index=True,
+            width="stretch",
+        )
         if settings.strategy == "beam" and first.beam_steps:
             step = st.slider("Beam step", 0, len(first.beam_steps) - 1, 0, key="beam_step")
-            st.dataframe([{"from beam": c.beam, "token": c.text, "log-prob": round(c.score, 3),
-                           "": "live" if c.kept else "pruned / ended"} for c in first.beam_steps[step]],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                [
+                    {
+                        "from beam": c.beam,
+                        "token": c.text,
+                        "log-prob": round(c.score, 3),
+                        "": "live" if c.kept else "pruned / ended",
+                    }
+                    for c in first.beam_steps[step]
+                ],
+                hide_index=True,
+                width="stretch",
+            )
         if settings.strategy == "sample":
             st.markdown("**Spread over the samples**")
-            st.html("<ul>" + "".join(f"<li>{count}× <code>{html.escape(text)}</code></li>"
-                                     for text, count in spread(traces)) + "</ul>")
+            st.html(
+                "<ul>"
+                + "".join(f"<li>{count}× <code>{html.escape(text)}</code></li>" for text, count in spread(traces))
+                + "</ul>"
+            )

@@ -3,26 +3,28 @@
 import streamlit as st
 
 import app_state
-from lab.chips import loss_chips
+from lab.data.edits import preview
 from lab.errors import LabError
-from lab.figures import candidates_figure
-from lab.inspect import inspect_example, mean_losses, weighted_mean_loss
-from lab.labels import LabelSettings, completion_flags, label_example, prepare
+from lab.labels import LabelSettings, completion_flags, label_example, tokenize_example
+from lab.look import inspect_example, mean_losses, weighted_mean_loss
 from lab.models import memory_note
-from lab.workspace import preview
+from lab.views import candidates_figure, loss_chips
 
 store = app_state.run_store()
 st.title("Inside the model")
-st.caption("Teacher forcing: every token is predicted from the true tokens before it (position t from the logits "
-           "at t-1). Its loss is -log p of the actual token; a run's loss is the weighted mean over the positions "
-           "its strategy counts (seed 002).")
+st.caption(
+    "Teacher forcing: every token is predicted from the true tokens before it (position t from the logits "
+    "at t-1). Its loss is -log p of the actual token; a run's loss is the weighted mean over the positions "
+    "its strategy counts (seed 002)."
+)
 
 finished = [r for r in store.list() if (store.run_folder(r.id) / "final").is_dir()]
 if not finished:
     st.info("No finished run yet: train one on the Train page, then come back.")
     st.stop()
-run = st.selectbox("Run", finished, format_func=lambda r: f"{r.id} · {r.config.strategy} · {r.config.method} · "
-                                                          f"{r.status}")
+run = st.selectbox(
+    "Run", finished, format_func=lambda r: f"{r.id} · {r.config.strategy} · {r.config.method} · {r.status}"
+)
 config = run.config
 source = st.radio("Examples", ["the run's training examples", "the current set"], horizontal=True)
 examples = store.examples(run.id) if source.startswith("the run") else app_state.examples()
@@ -34,9 +36,8 @@ top_k = st.slider("Top-k candidates", 1, 20, 5)
 def positions_for(run_id: str, revision: int, index: int, top_k: int, _example, _config):
     """Cached per run, example (the set's saved revision, or 0 for the run's own) and k."""
     tokenizer = app_state.tokenizer_for(_config.model, _config.trust_remote_code)
-    item = prepare(_example, tokenizer, _config.format)
-    labels = label_example(item, tokenizer, (_config.strategy,),
-                           LabelSettings(_config.prompt_weight))[_config.strategy]
+    item = tokenize_example(_example, tokenizer, _config.format)
+    labels = label_example(item, tokenizer, (_config.strategy,), LabelSettings(_config.prompt_weight))[_config.strategy]
     base = app_state.model_for(_config.model, "cpu", _config.trust_remote_code)
     tuned = app_state.trained_model_for(run_id)
     return inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned, top_k), labels
@@ -57,20 +58,27 @@ columns = st.columns(4)
 for column, part in zip(columns, ("prompt", "completion")):
     before, after = means[f"{part}_before"], means[f"{part}_after"]
     if before is not None:
-        column.metric(f"mean {part} loss", f"{after:.3f}", f"{after - before:+.3f} from {before:.3f}",
-                      delta_color="inverse")
+        column.metric(
+            f"mean {part} loss", f"{after:.3f}", f"{after - before:+.3f} from {before:.3f}", delta_color="inverse"
+        )
 for column, which in zip(columns[2:], ("base", "tuned")):
     value = weighted_mean_loss(positions, labels, which)
     if value is not None:
         column.metric(f"{config.strategy} loss, {'before' if which == 'base' else 'after'}", f"{value:.3f}")
 
-st.markdown("**Loss per token** (blue: confident and right, white: p = 0.1, red: p ≤ 0.01; underlined ✓: the run "
-            "trained on it; hover for both values)")
+st.markdown(
+    "**Loss per token** (blue: confident and right, white: p = 0.1, red: p ≤ 0.01; underlined ✓: the run "
+    "trained on it; hover for both values)"
+)
 for view, label in (("before", "Base model"), ("after", "Fine-tuned"), ("change", "Change (blue: lower)")):
     st.caption(label)
     st.html(loss_chips(positions, view))
 
 st.subheader("One position")
-chosen = st.select_slider("Position", [p.position for p in positions], value=positions[-1].position,
-                          format_func=lambda t: f"{t}: {positions[t - 1].token!r}")
+chosen = st.select_slider(
+    "Position",
+    [p.position for p in positions],
+    value=positions[-1].position,
+    format_func=lambda t: f"{t}: {positions[t - 1].token!r}",
+)
 st.plotly_chart(candidates_figure(positions[chosen - 1]), theme=None, width="stretch")

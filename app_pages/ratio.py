@@ -3,12 +3,12 @@
 import streamlit as st
 
 import app_state
-from lab.corpora import languages
+from lab.common import CHATTERBOT_PREFIX, SAMPLE_PREFIX
+from lab.data import examples_from_upload, read_examples, sample_names
+from lab.data.corpora import languages
 from lab.errors import LabError
-from lab.examples import sample_names
-from lab.figures import loss_share_curve, ratio_histogram
-from lab.ratio import RatioStats, generation_ratio
-from lab.workspace import examples_from_upload
+from lab.labels import RatioStats, generation_ratio
+from lab.views import loss_share_curve, ratio_histogram
 
 CURRENT = "the current examples"
 
@@ -21,8 +21,6 @@ def stats_of(reference: str, revision, model: str, fmt: str, _examples, _tokeniz
 
 def load(reference: str, uploads: dict):
     """The examples of a choice in the dataset list, and what identifies their content for the cache."""
-    from lab.examples import read_examples
-
     if reference == CURRENT:
         return app_state.examples(), app_state.workspace().revision()
     if reference in uploads:
@@ -32,17 +30,24 @@ def load(reference: str, uploads: dict):
 
 
 st.title("Generation ratio")
-st.caption("Rg = completion tokens / prompt tokens of each example under the chosen format (seed 002). Completion "
-           "tokens are those completion-only training learns from; every other token is prompt.")
+st.caption(
+    "Rg = completion tokens / prompt tokens of each example under the chosen format (seed 002). Completion "
+    "tokens are those completion-only training learns from; every other token is prompt."
+)
 tokenizer, fmt = app_state.tokenizer(), app_state.fmt()
 
-options = [CURRENT] + [f"sample:{n}" for n in sample_names()] + [f"chatterbot:{lang}" for lang in languages()]
+options = [CURRENT] + [SAMPLE_PREFIX + n for n in sample_names()] + [CHATTERBOT_PREFIX + lang for lang in languages()]
 left, right = st.columns([3, 2])
-uploaded = right.file_uploader("Add a file of your own", type=["jsonl", "json", "csv", "parquet"],
-                               accept_multiple_files=True)
+uploaded = right.file_uploader(
+    "Add a file of your own", type=["jsonl", "json", "csv", "parquet"], accept_multiple_files=True
+)
 uploads = {f"upload:{u.name}": u for u in uploaded or []}
-chosen = left.multiselect("Datasets (two or more are drawn side by side)", options + list(uploads),
-                          default=[CURRENT, "sample:reading", "sample:explain"], key="ratio_datasets")
+chosen = left.multiselect(
+    "Datasets (two or more are drawn side by side)",
+    options + list(uploads),
+    default=[CURRENT, "sample:reading", "sample:explain"],
+    key="ratio_datasets",
+)
 if not chosen:
     st.info("Pick at least one dataset.")
     st.stop()
@@ -55,26 +60,49 @@ for reference in chosen:
     except LabError as e:
         st.error(f"{reference}: {e}")
 
-weight = st.slider("Prompt-loss-weight w", 0.0, 1.0, 0.1, 0.01, key="ratio_prompt_weight", help=(
-    "In seed 002's weighted loss, each prompt token weighs w and each completion token 1."))
+weight = st.slider(
+    "Prompt-loss-weight w",
+    0.0,
+    1.0,
+    0.1,
+    0.01,
+    key="ratio_prompt_weight",
+    help=("In seed 002's weighted loss, each prompt token weighs w and each completion token 1."),
+)
 for name, stats in datasets.items():
     if stats.count:
         share = stats.loss_share(weight)
-        st.markdown(f"**{name}**: at w = {weight:g}, prompt tokens carry **{share:.0%}** of the loss "
-                    f"({stats.prompt_tokens:,} prompt vs {stats.completion_tokens:,} completion tokens; "
-                    f"{stats.effective_tokens(weight):,.0f} effective trained tokens).")
+        st.markdown(
+            f"**{name}**: at w = {weight:g}, prompt tokens carry **{share:.0%}** of the loss "
+            f"({stats.prompt_tokens:,} prompt vs {stats.completion_tokens:,} completion tokens; "
+            f"{stats.effective_tokens(weight):,.0f} effective trained tokens)."
+        )
     else:
         st.warning(f"{name}: no example has both prompt and completion tokens.")
 
 st.plotly_chart(ratio_histogram(datasets), theme=None, width="stretch")
-st.caption("Bins are 0.1 wide in log10 (a factor of 1.26). Dashed line: arithmetic mean; solid: geometric mean "
-           "(the mean of log Rg). With Rg spread over decades the arithmetic mean sits far above most examples.")
+st.caption(
+    "Bins are 0.1 wide in log10 (a factor of 1.26). Dashed line: arithmetic mean; solid: geometric mean "
+    "(the mean of log Rg). With Rg spread over decades the arithmetic mean sits far above most examples."
+)
 st.dataframe(
-    [{"dataset": name, "examples": s.count, "skipped": len(s.skipped), "arithmetic mean": s.arithmetic_mean,
-      "geometric mean": s.geometric_mean, "median": s.median, "share Rg > 1": s.share_above_1,
-      "prompt tokens P": s.prompt_tokens, "completion tokens C": s.completion_tokens,
-      f"prompt share at w = {weight:g}": s.loss_share(weight)} for name, s in datasets.items()],
-    hide_index=True, width="stretch",
+    [
+        {
+            "dataset": name,
+            "examples": s.count,
+            "skipped": len(s.skipped),
+            "arithmetic mean": s.arithmetic_mean,
+            "geometric mean": s.geometric_mean,
+            "median": s.median,
+            "share Rg > 1": s.share_above_1,
+            "prompt tokens P": s.prompt_tokens,
+            "completion tokens C": s.completion_tokens,
+            f"prompt share at w = {weight:g}": s.loss_share(weight),
+        }
+        for name, s in datasets.items()
+    ],
+    hide_index=True,
+    width="stretch",
     column_config={
         "arithmetic mean": st.column_config.NumberColumn(format="%.4g"),
         "geometric mean": st.column_config.NumberColumn(format="%.4g"),

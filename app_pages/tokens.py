@@ -3,12 +3,19 @@
 import streamlit as st
 
 import app_state
-from lab.check import check
-from lab.chips import legend, sentences, token_chips
-from lab.compare import compare, summarise
 from lab.errors import LabError
-from lab.formats import default_templates
-from lab.labels import DESCRIPTIONS, STRATEGIES, LabelSettings, label_example, prepare
+from lab.labels import (
+    DESCRIPTIONS,
+    STRATEGIES,
+    LabelSettings,
+    check,
+    compare,
+    default_templates,
+    label_example,
+    summarise,
+    tokenize_example,
+)
+from lab.views import legend, sentences, token_chips
 
 FULL_CHECK_LIMIT = 2000  # larger sets are checked on request, not on every rerun
 
@@ -28,8 +35,15 @@ if not examples:
 i = app_state.example_picker(examples)
 
 controls = st.columns([2, 3])
-weight = controls[0].slider("Prompt-loss-weight w", 0.0, 1.0, 0.1, 0.01, key=app_state.PROMPT_WEIGHT, help=(
-    "prompt-weight: prompt tokens weigh w in the loss, completion tokens 1 (seed 002)."))
+weight = controls[0].slider(
+    "Prompt-loss-weight w",
+    0.0,
+    1.0,
+    0.1,
+    0.01,
+    key=app_state.PROMPT_WEIGHT,
+    help=("prompt-weight: prompt tokens weigh w in the loss, completion tokens 1 (seed 002)."),
+)
 shown = controls[1].multiselect("Strategies", STRATEGIES, default=list(STRATEGIES), key=app_state.STRATEGY_CHOICE)
 response_default, instruction_default = default_templates(tokenizer, fmt)
 with st.expander("Templates of the response-template strategy"):
@@ -39,7 +53,7 @@ with st.expander("Templates of the response-template strategy"):
 settings = LabelSettings(weight, response or None, instruction or None)
 
 try:
-    item = prepare(examples[i], tokenizer, fmt)
+    item = tokenize_example(examples[i], tokenizer, fmt)
     labelled = label_example(item, tokenizer, STRATEGIES, settings)
 except LabError as e:
     st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {e}")
@@ -49,18 +63,28 @@ if len(item.encoded) > 4096:
 
 rows = summarise(item, labelled, tokenizer)
 st.dataframe(
-    [{"strategy": r.name, "tokens trained": str(r.trained) if r.available else "n/a",
-      "prompt share of loss": r.prompt_share, "completion share of loss": r.completion_share,
-      "what it does": DESCRIPTIONS[r.name] if r.available else "cannot label this example (see below)"}
-     for r in rows if r.name in shown],
-    hide_index=True, width="stretch",
+    [
+        {
+            "strategy": r.name,
+            "tokens trained": str(r.trained) if r.available else "n/a",
+            "prompt share of loss": r.prompt_share,
+            "completion share of loss": r.completion_share,
+            "what it does": DESCRIPTIONS[r.name] if r.available else "cannot label this example (see below)",
+        }
+        for r in rows
+        if r.name in shown
+    ],
+    hide_index=True,
+    width="stretch",
     column_config={
         "prompt share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
         "completion share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
     },
 )
-st.caption(f"{len(item.encoded)} tokens. Position 0 is never learned: position i's logits predict token i+1, "
-           "so a token is learned through the position before it (hover a chip).")
+st.caption(
+    f"{len(item.encoded)} tokens. Position 0 is never learned: position i's logits predict token i+1, "
+    "so a token is learned through the position before it (hover a chip)."
+)
 
 st.html(legend(shown))
 st.html(token_chips(item, labelled, shown))
@@ -73,8 +97,9 @@ st.subheader("Notes and findings")
 notes = [f"{name}: {note.text}" for name in shown for note in labelled[name].notes]
 st.html(sentences(notes or ["No strategy has a note on this example."]))
 if len(examples) <= FULL_CHECK_LIMIT or st.button(f"Check all {len(examples)} examples"):
-    findings = check_set(ws.revision(), app_state.model_ref(), fmt, settings, examples, tokenizer,
-                         app_state.vocab_size())
+    findings = check_set(
+        ws.revision(), app_state.model_ref(), fmt, settings, examples, tokenizer, app_state.vocab_size()
+    )
     mine = [f.message for f in findings if f.example == i]
     st.markdown(f"**`python -m lab check` on this example:** {len(mine)} finding(s)")
     st.html(sentences(mine or ["Nothing to report."]))

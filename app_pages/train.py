@@ -5,51 +5,103 @@ import time
 import streamlit as st
 
 import app_state
+from lab.common import RESUMABLE, WITH_WEIGHTS
+from lab.data import load_sample, single_turn
+from lab.data.edits import preview
 from lab.errors import LabError
-from lab.examples import load_sample
-from lab.figures import loss_curves
 from lab.labels import STRATEGIES
-from lab.training import ENGINES, METHODS, RunConfig
-from lab.workspace import preview
+from lab.look import greedy_answer, prompt_text
+from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
+from lab.views import loss_curves
 
 SELECTED = "train_selected_run"
+DEFAULTS = RunConfig()
 store, runner = app_state.run_store(), app_state.runner()
 st.title("Train")
 tokenizer, fmt = app_state.tokenizer(), app_state.fmt()
 examples = app_state.examples()
 
+
+def number(column, label: str, name: str, low, high, **kwargs):
+    """A number field whose default and tooltip are the RunConfig field's."""
+    return column.number_input(
+        label, low, high, kwargs.pop("value", getattr(DEFAULTS, name)), help=RunConfig.help_for(name), **kwargs
+    )
+
+
 with st.expander("New run", expanded=not store.list()):
-    chosen = st.multiselect(f"Examples (empty: all {len(examples)})", range(len(examples)),
-                            format_func=lambda i: f"#{i} · {preview(examples[i], 40)}")
+    chosen = st.multiselect(
+        f"Examples (empty: all {len(examples)})",
+        range(len(examples)),
+        format_func=lambda i: f"#{i} · {preview(examples[i], 40)}",
+    )
     left, middle, right = st.columns(3)
-    strategy = left.selectbox("Strategy (what is learned)", STRATEGIES, index=STRATEGIES.index("special-mask"))
-    weight = left.slider("Prompt weight w", 0.0, 1.0, 0.1, 0.01, disabled=strategy != "prompt-weight")
-    engine = left.radio("Engine", ENGINES, horizontal=True, help=(
-        "lab: the fast loop (lm_head only where a token is learned). trl: TRL's SFTTrainer itself, with "
-        "strategy trl-completion or trl-assistant."))
+    strategy = left.selectbox(
+        "Strategy (what is learned)",
+        STRATEGIES,
+        index=STRATEGIES.index(DEFAULTS.strategy),
+        help=RunConfig.help_for("strategy"),
+    )
+    weight = left.slider(
+        "Prompt weight w",
+        0.0,
+        1.0,
+        DEFAULTS.prompt_weight,
+        0.01,
+        disabled=strategy != "prompt-weight",
+        help=RunConfig.help_for("prompt_weight"),
+    )
+    engine = left.radio(
+        "Engine",
+        ENGINES,
+        horizontal=True,
+        help=(
+            "lab: the fast loop (lm_head only where a token is learned). trl: TRL's SFTTrainer itself, with "
+            "strategy trl-completion or trl-assistant."
+        ),
+    )
     quantized = app_state.quantization_for(app_state.model_ref(), app_state.trust_remote_code())
     if quantized:
-        middle.warning(f"This model is quantized ({quantized}): its weights cannot be fully fine-tuned. "
-                       "Train a LoRA adapter on top of it.")
-    method = middle.radio("Method", METHODS, horizontal=True, index=METHODS.index("lora") if quantized else 0,
-                          help="full: every weight; lora: a small adapter")
-    lora_r = middle.number_input("LoRA r", 1, 256, 8, disabled=method != "lora")
-    lora_alpha = middle.number_input("LoRA alpha", 1, 512, 16, disabled=method != "lora")
-    epochs = right.number_input("Epochs", 1, 1000, 15)
-    lr = right.number_input("Learning rate", 1e-7, 1.0, 2e-4 if method == "full" else 1e-3, step=1e-5, format="%.0e")
-    batch = right.number_input("Batch size", 1, 256, 5)
-    batch_tokens = right.number_input("Tokens per batch (at most, with padding)", 1, 1 << 20, 512, help=(
-        "Longer examples take smaller batches, so each step sees about as many tokens (lab engine)"))
-    accumulation = right.number_input("Gradient accumulation", 1, 256, 1)
-    max_length = right.number_input("Max length (tokens)", 8, 32768, 512)
-    seed = right.number_input("Seed", 0, 2**31 - 1, 42)
+        middle.warning(
+            f"This model is quantized ({quantized}): its weights cannot be fully fine-tuned. "
+            "Train a LoRA adapter on top of it."
+        )
+    method = middle.radio(
+        "Method",
+        METHODS,
+        horizontal=True,
+        index=METHODS.index("lora" if quantized else DEFAULTS.method),
+        help=RunConfig.help_for("method"),
+    )
+    lora_r = number(middle, "LoRA r", "lora_r", 1, 256, disabled=method != "lora")
+    lora_alpha = number(middle, "LoRA alpha", "lora_alpha", 1, 512, disabled=method != "lora")
+    epochs = number(right, "Epochs", "epochs", 1, 1000)
+    lr = number(right, "Learning rate", "lr", 1e-7, 1.0, value=DEFAULT_LR[method], step=1e-5, format="%.0e")
+    batch = number(right, "Batch size", "batch_size", 1, 256)
+    batch_tokens = number(right, "Tokens per batch (at most, with padding)", "batch_tokens", 1, 1 << 20)
+    accumulation = number(right, "Gradient accumulation", "grad_accum", 1, 256)
+    max_length = number(right, "Max length (tokens)", "max_length", 8, 32768)
+    seed = number(right, "Seed", "seed", 0, 2**31 - 1)
     if st.button("Train", type="primary"):
-        config = RunConfig(model=app_state.model_ref(), format=fmt, strategy=strategy, prompt_weight=weight,
-                           method=method, lora_r=int(lora_r), lora_alpha=int(lora_alpha), epochs=int(epochs),
-                           lr=float(lr), batch_size=int(batch), batch_tokens=int(batch_tokens),
-                           grad_accum=int(accumulation), max_length=int(max_length), seed=int(seed),
-                           device=st.session_state.get("device", "auto"), engine=engine,
-                           trust_remote_code=app_state.trust_remote_code())
+        config = RunConfig(
+            model=app_state.model_ref(),
+            format=fmt,
+            strategy=strategy,
+            prompt_weight=weight,
+            method=method,
+            lora_r=int(lora_r),
+            lora_alpha=int(lora_alpha),
+            epochs=int(epochs),
+            lr=float(lr),
+            batch_size=int(batch),
+            batch_tokens=int(batch_tokens),
+            grad_accum=int(accumulation),
+            max_length=int(max_length),
+            seed=int(seed),
+            device=st.session_state.get(app_state.DEVICE, DEFAULTS.device),
+            engine=engine,
+            trust_remote_code=app_state.trust_remote_code(),
+        )
         try:
             picked = [examples[i] for i in chosen] if chosen else examples
             st.session_state[SELECTED] = runner.submit(config.validate(), picked)
@@ -73,16 +125,21 @@ def live_run() -> None:
     metrics = store.metrics(run.id)
     last = metrics[-1] if metrics else {}
     header, stop = st.columns([5, 1])
-    header.markdown(f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method} · "
-                    f"{run.config.engine} engine" + (f" · {run.message}" if run.message else ""))
+    header.markdown(
+        f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method} · "
+        f"{run.config.engine} engine" + (f" · {run.message}" if run.message else "")
+    )
     if run.active and stop.button("Stop", key=f"stop-{run.id}", disabled=run.stop_requested):
         store.request_stop(run.id)
     if run.total_steps:
         elapsed, done = last.get("elapsed") or 0.0, run.step / run.total_steps
         eta = elapsed / done * (1 - done) if done else 0.0
-        st.progress(done, text=f"step {run.step}/{run.total_steps} · epoch {last.get('epoch', 0):.1f}/"
-                               f"{run.config.epochs} · {last.get('tokens_per_s', 0):.0f} tokens/s"
-                               + (f" · about {eta:.0f} s left" if run.active else f" · took {elapsed:.1f} s"))
+        st.progress(
+            done,
+            text=f"step {run.step}/{run.total_steps} · epoch {last.get('epoch', 0):.1f}/"
+            f"{run.config.epochs} · {last.get('tokens_per_s', 0):.0f} tokens/s"
+            + (f" · about {eta:.0f} s left" if run.active else f" · took {elapsed:.1f} s"),
+        )
     elif run.active:
         st.progress(0.0, text="loading the model and tokenizing…")
     if metrics:
@@ -98,24 +155,43 @@ live_run()
 st.subheader("Runs")
 finals = store.last_metrics()
 table = st.dataframe(
-    [{"run": r.id, "status": r.status, "strategy": r.config.strategy, "method": r.config.method,
-      "engine": r.config.engine, "examples": r.examples, "steps": f"{r.step}/{r.total_steps}",
-      "loss": finals.get(r.id, {}).get("loss"), "prompt loss": finals.get(r.id, {}).get("prompt_loss"),
-      "completion loss": finals.get(r.id, {}).get("completion_loss"),
-      "seconds": round(r.duration, 1) if r.duration is not None else None, "note": r.message} for r in runs],
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="runs_table",
-    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss",
-                                                                              "completion loss")})
-st.caption("Select a row to open its run. Losses are the last logged step's; prompt and completion losses are "
-           "measured whatever the run trained on.")
+    [
+        {
+            "run": r.id,
+            "status": r.status,
+            "strategy": r.config.strategy,
+            "method": r.config.method,
+            "engine": r.config.engine,
+            "examples": r.examples,
+            "steps": f"{r.step}/{r.total_steps}",
+            "loss": finals.get(r.id, {}).get("loss"),
+            "prompt loss": finals.get(r.id, {}).get("prompt_loss"),
+            "completion loss": finals.get(r.id, {}).get("completion_loss"),
+            "seconds": round(r.duration, 1) if r.duration is not None else None,
+            "note": r.message,
+        }
+        for r in runs
+    ],
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="single-row",
+    key="runs_table",
+    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss", "completion loss")},
+)
+st.caption(
+    "Select a row to open its run. Losses are the last logged step's; prompt and completion losses are "
+    "measured whatever the run trained on."
+)
 picked_rows = table.selection.rows if table and table.selection else []
 if picked_rows and ids[picked_rows[0]] != st.session_state[SELECTED]:
     st.session_state[SELECTED] = ids[picked_rows[0]]
     st.rerun()
 run = store.get(st.session_state[SELECTED])
 actions = st.columns(3)
-if run.status in ("interrupted", "stopped", "failed") and actions[0].button("Resume", help=(
-        "Goes on from the last checkpoint: the step a stop ended at, or the last epoch saved.")):
+if run.status in RESUMABLE and actions[0].button(
+    "Resume", help=("Goes on from the last checkpoint: the step a stop ended at, or the last epoch saved.")
+):
     runner.resume(run.id)
     st.rerun()
 with actions[1].popover("Delete", disabled=run.active):
@@ -126,25 +202,28 @@ with actions[1].popover("Delete", disabled=run.active):
         st.rerun()
 
 final = store.run_folder(run.id) / "final"
-if run.status in ("done", "stopped") and final.is_dir():
+if run.status in WITH_WEIGHTS and final.is_dir():
     st.subheader("Base vs fine-tuned")
     heldout = load_sample("spanish_heldout")[0]
     question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
     if st.button("Answer with both"):
-        from lab.examples import single_turn
-        from lab.generate import greedy_answer, prompt_text
-
         run_tokenizer = app_state.tokenizer_for(run.config.model, run.config.trust_remote_code)
         prompt = prompt_text(single_turn(question, "x"), run_tokenizer, run.config.format)
         started = time.perf_counter()
         with st.spinner("Generating with the base and the fine-tuned model…"):
-            base = greedy_answer(app_state.model_for(run.config.model, "cpu", run.config.trust_remote_code),
-                                 run_tokenizer, prompt, run.config.format)
+            base = greedy_answer(
+                app_state.model_for(run.config.model, "cpu", run.config.trust_remote_code),
+                run_tokenizer,
+                prompt,
+                run.config.format,
+            )
             tuned = greedy_answer(app_state.trained_model_for(run.id), run_tokenizer, prompt, run.config.format)
         left, right = st.columns(2)
         left.markdown("**Base model**")
         left.code(base, language=None)
         right.markdown(f"**Fine-tuned ({run.id})**")
         right.code(tuned, language=None)
-        st.caption(f"Greedy, 8 new tokens, {time.perf_counter() - started:.1f} s. The prompt ends where the answer "
-                   "starts in the run's format; special tokens are shown.")
+        st.caption(
+            f"Greedy, 8 new tokens, {time.perf_counter() - started:.1f} s. The prompt ends where the answer "
+            "starts in the run's format; special tokens are shown."
+        )

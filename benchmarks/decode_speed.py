@@ -1,4 +1,4 @@
-"""Cost of the step trace: `lab.decoding.decode` against plain `model.generate`, 64 new tokens, same process.
+"""Cost of the step trace: `lab.look.decoding.decode` against plain `model.generate`, 64 new tokens, same process.
 
     .venv/bin/python benchmarks/decode_speed.py [--new-tokens 64] [--repeat 3]
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import timings  # noqa: E402  (benchmarks/, first on sys.path when a script runs)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -30,26 +31,34 @@ def main() -> None:
 
     import torch
 
-    from lab.decoding import DecodeSettings, decode
-    from lab.formats import apply_chat_template
+    from lab.labels.formats import apply_chat_template
+    from lab.look.decoding import DecodeSettings, decode
     from lab.models import load_model, load_tokenizer
 
     tokenizer, model = load_tokenizer(), load_model(None, "cpu")
-    prompt = apply_chat_template(tokenizer, [{"role": "user", "content": "Tell me about the history of Paris."}],
-                                 generation_prompt=True)
+    prompt = apply_chat_template(
+        tokenizer, [{"role": "user", "content": "Tell me about the history of Paris."}], generation_prompt=True
+    )
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     n = args.new_tokens
     print(f"{n} new tokens, best of {args.repeat}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'strategy':<10} {'plain s':>8} {'traced s':>9} {'traced / plain':>15}")
     for strategy, extra in (("greedy", {"num_beams": 1}), ("beam", {"num_beams": 4})):
-        def plain():
+
+        def plain(extra=extra):  # called in this iteration only
             with torch.no_grad():
-                model.generate(**inputs, do_sample=False, max_new_tokens=n, min_new_tokens=n,
-                               pad_token_id=tokenizer.pad_token_id, **extra)
+                model.generate(
+                    **inputs,
+                    do_sample=False,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **extra,
+                )
 
         settings = DecodeSettings(strategy, max_new_tokens=n, num_beams=max(extra["num_beams"], 2))
         model.generation_config.min_new_tokens = n  # same length for both
-        traced = best(lambda: decode(model, tokenizer, prompt, settings, add_special_tokens=False), args.repeat)
+        traced = best(lambda s=settings: decode(model, tokenizer, prompt, s, add_special_tokens=False), args.repeat)
         model.generation_config.min_new_tokens = None
         base = best(plain, args.repeat)
         print(f"{strategy:<10} {base:8.2f} {traced:9.2f} {traced / base:14.2f}x")

@@ -1,4 +1,4 @@
-"""Speed of `lab.ratio.generation_ratio` on 100k short examples, against plain `tokenizer(...)` on the same texts.
+"""Speed of `generation_ratio` on 100k short examples, against plain `tokenizer(...)` on the same texts.
 
     .venv/bin/python benchmarks/ratio_speed.py [--examples 100000] [--format classic chat-template]
 
@@ -26,10 +26,10 @@ def main() -> None:
     parser.add_argument("--format", nargs="+", default=["classic", "chat-template"])
     args = parser.parse_args()
 
-    from lab.corpora import load_chatterbot
-    from lab.formats import render
+    from lab.data.corpora import load_chatterbot
+    from lab.labels.formats import render
+    from lab.labels.ratio import generation_ratio
     from lab.models import load_tokenizer
-    from lab.ratio import generation_ratio
 
     tokenizer = load_tokenizer()
     dialogs = load_chatterbot("english")
@@ -46,8 +46,10 @@ def main() -> None:
         stats = generation_ratio(examples, tokenizer, fmt)
         lab = time.perf_counter() - start
         assert stats.count == len(examples)
-        print(f"{fmt:<14} {floor:8.2f} {lab:7.2f} {len(examples) / floor:11.0f} {len(examples) / lab:9.0f} "
-              f"{lab / floor:11.1f}x {'met' if lab <= 30 else 'NOT met'} (<= 30 s)")
+        print(
+            f"{fmt:<14} {floor:8.2f} {lab:7.2f} {len(examples) / floor:11.0f} {len(examples) / lab:9.0f} "
+            f"{lab / floor:11.1f}x {'met' if lab <= 30 else 'NOT met'} (<= 30 s)"
+        )
 
 
 if __name__ == "__main__":

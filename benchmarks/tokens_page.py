@@ -21,20 +21,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from timing import timings  # noqa: E402  (benchmarks/, first on sys.path when a script runs)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
 
 
 def long_conversation(turns: int):
-    from lab.examples import conversation
+    from lab.data.examples import conversation
 
     pairs = [("system", "You are a patient tutor who answers in full sentences.")]
     for k in range(turns):
-        pairs.append(("user", f"Question {k}: how do you say the word number {k} in Spanish, and why is it "
-                               "spelled that way? Please explain the pronunciation as well, slowly. " * 2))
-        pairs.append(("assistant", f"Answer {k}: the word is written with a silent h, stressed on the second "
-                                   "syllable, and it comes from Latin through Old Castilian. " * 3))
+        pairs.append(
+            (
+                "user",
+                f"Question {k}: how do you say the word number {k} in Spanish, and why is it "
+                "spelled that way? Please explain the pronunciation as well, slowly. " * 2,
+            )
+        )
+        pairs.append(
+            (
+                "assistant",
+                f"Answer {k}: the word is written with a silent h, stressed on the second "
+                "syllable, and it comes from Latin through Old Castilian. " * 3,
+            )
+        )
     return conversation(*pairs)
 
 
@@ -51,19 +62,20 @@ def main() -> None:
     parser.add_argument("--format", default="classic", choices=("classic", "chat-template"))
     args = parser.parse_args()
 
-    from lab.chips import token_chips
-    from lab.compare import compare, summarise
-    from lab.formats import render
-    from lab.labels import label_example, prepare
+    from lab.data.workspace import Workspace
+    from lab.labels.compare import compare, summarise
+    from lab.labels.formats import render
+    from lab.labels.strategies import label_example
+    from lab.labels.tokens import tokenize_example
     from lab.models import load_tokenizer
-    from lab.workspace import Workspace
+    from lab.views.chips import token_chips
 
     tokenizer = load_tokenizer()
     example = long_conversation(args.turns)
     text = render(example, tokenizer, args.format).text
 
     def lab_view():
-        item = prepare(example, tokenizer, args.format)
+        item = tokenize_example(example, tokenizer, args.format)
         labelled = label_example(item, tokenizer)
         compare(item, labelled, tokenizer)
         summarise(item, labelled, tokenizer)
@@ -76,7 +88,7 @@ def main() -> None:
 
     from streamlit.testing.v1 import AppTest
 
-    from lab.models import lab_home
+    from lab.common import lab_home
 
     converted = lab_home() / "models"  # the page gets its own workspace but reuses the converted model
     with tempfile.TemporaryDirectory() as home:
@@ -91,8 +103,10 @@ def main() -> None:
             raise SystemExit(f"the page failed: {at.exception[0].message}")
         page = best(lambda: at.run(), args.repeat)
 
-    print(f"{n_tokens} tokens, {args.format} format, {len(chips) / 1e6:.2f} MB of chip HTML; best / median of "
-          f"{args.repeat}")
+    print(
+        f"{n_tokens} tokens, {args.format} format, {len(chips) / 1e6:.2f} MB of chip HTML; best / median of "
+        f"{args.repeat}"
+    )
     print(f"{'step':<10} {'best s':>8} {'median s':>9} {'x tokenize':>11}")
     for name, (low, mid) in (("tokenize", tokenize), ("lab", lab), ("page", page)):
         print(f"{name:<10} {low:8.3f} {mid:9.3f} {low / tokenize[0]:11.1f}")

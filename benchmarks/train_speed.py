@@ -33,7 +33,7 @@ def final_loss(model, items, pad_id) -> float:
     """Weighted loss over the whole set with the trained model (eval mode, no gradient)."""
     import torch
 
-    from lab.loss import collate, weighted_loss
+    from lab.train.loss import collate, weighted_loss
 
     model.eval()
     with torch.no_grad():
@@ -50,11 +50,25 @@ def seed_trainer(model, items, epochs: int) -> float:
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    rows = [{"input_ids": list(i.ids), "attention_mask": [1] * len(i),
-             "labels": [lab if w > 0 else -100 for lab, w in zip(i.labels, i.weights)]} for i in items]
+    rows = [
+        {
+            "input_ids": list(i.ids),
+            "attention_mask": [1] * len(i),
+            "labels": [lab if w > 0 else -100 for lab, w in zip(i.labels, i.weights)],
+        }
+        for i in items
+    ]
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=1, seed=1,
-                                 report_to=[], save_strategy="no", disable_tqdm=True, use_cpu=True)
+        args = TrainingArguments(
+            output_dir=out,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=1,
+            seed=1,
+            report_to=[],
+            save_strategy="no",
+            disable_tqdm=True,
+            use_cpu=True,
+        )
         trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows))
         start = time.perf_counter()
         trainer.train()
@@ -62,7 +76,7 @@ def seed_trainer(model, items, epochs: int) -> float:
 
 
 def lab_engine(model, items, config, pad_id) -> float:
-    from lab.training import train_lab
+    from lab.train.engine import train_lab
 
     start = time.perf_counter()
     train_lab(model, items, config, "cpu", lambda report: True, pad_id)
@@ -74,22 +88,31 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["spanish", "reading"])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", default="special-mask")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds per task, the engines' order swapped each "
-                        "round (the first run in a process pays for fresh memory pages); seconds are the mean")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds per task, the engines' order swapped each "
+        "round (the first run in a process pays for fresh memory pages); seconds are the mean",
+    )
     args = parser.parse_args()
 
     import torch
 
-    from lab.examples import load_sample
+    from lab.data.sources import load_sample
     from lab.models import load_tokenizer
-    from lab.hardware import autocast_dtype, keep_freed_memory
-    from lab.training import RunConfig, model_for_training, training_items
+    from lab.train.batches import training_items
+    from lab.train.config import RunConfig
+    from lab.train.hardware import autocast_dtype, keep_freed_memory
+    from lab.train.weights import model_for_training
 
     keep_freed_memory()  # the allocator setting the lab engine uses helps the Trainer too: both get it
     tokenizer = load_tokenizer()
     pad_id = tokenizer.pad_token_id
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; lab engine autocast: "
-          f"{autocast_dtype(RunConfig().dtype, 'cpu') or 'none (fp32)'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; lab engine autocast: "
+        f"{autocast_dtype(RunConfig().dtype, 'cpu') or 'none (fp32)'}"
+    )
     print(f"{'task':<9} {'engine':<14} {'tokens':>7} {'seconds':>8} {'tokens/s':>9} {'final loss':>11} {'speed-up':>9}")
     for task in args.tasks:
         config = RunConfig(strategy=args.strategy, epochs=args.epochs)
@@ -101,15 +124,20 @@ def main() -> None:
             for engine in list(seconds) if round_ % 2 == 0 else list(seconds)[::-1]:
                 torch.manual_seed(0)
                 model = model_for_training(config, "cpu")
-                seconds[engine].append(seed_trainer(model, items, args.epochs) if engine == "seed Trainer" else
-                                       lab_engine(model, items, config, pad_id))
+                seconds[engine].append(
+                    seed_trainer(model, items, args.epochs)
+                    if engine == "seed Trainer"
+                    else lab_engine(model, items, config, pad_id)
+                )
                 losses[engine] = final_loss(model, items, pad_id)
                 del model
         mean = {engine: sum(times) / len(times) for engine, times in seconds.items()}
         for engine, took in mean.items():
             each = "/".join(f"{t:.1f}" for t in seconds[engine])
-            print(f"{task:<9} {engine:<14} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.1e} "
-                  f"{mean['seed Trainer'] / took:8.1f}x   (each round: {each} s)")
+            print(
+                f"{task:<9} {engine:<14} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.1e} "
+                f"{mean['seed Trainer'] / took:8.1f}x   (each round: {each} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -15,3 +15,7 @@ class ModelError(LabError):
 
 class FormatError(LabError):
     """A conversation that a format cannot render."""
+
+
+class TrainingFailed(LabError):
+    """A run that cannot go on (NaN loss, out of memory); the sentence says what to change."""

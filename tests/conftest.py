@@ -1,6 +1,9 @@
-"""Shared fixtures: the shipped tokenizer (converted once into a test home) and tiny random models."""
+"""Shared fixtures: the shipped tokenizer (converted once into a test home), tiny random models, and the
+conversations many tests label (seed 000's question, a two-answer sum)."""
 
+import html
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never wait on the network
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from lab.data.examples import conversation, single_turn  # noqa: E402  (after the environment is set)
+
+DOG = single_turn('How do you say "dog" in Spanish?', "perro")  # seed 000's question and answer
+APPLES = conversation(("user", "3 apples + 4?"), ("assistant", "7"), ("user", "minus 2?"), ("assistant", "5"))
+
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from lab.models import load_tokenizer
+    from lab.models.references import load_tokenizer
 
     return load_tokenizer()
 
@@ -23,9 +31,19 @@ def tokenizer():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tokenizer, tmp_path_factory) -> Path:
     """A 2-layer random Llama with the shipped tokenizer, as a local model folder."""
-    from lab.models import build_tiny_model
+    from lab.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model_dir):
+    """The tiny model loaded in fp32, for tests that only read it (never train it: it is shared)."""
+    import torch
+
+    from lab.models.references import load_model
+
+    return load_model(str(tiny_model_dir), "cpu", dtype=torch.float32)
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +56,27 @@ def quantized_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("quantized") / "model"
     shutil.copytree(tiny_model_dir, folder)
     config = json.loads((folder / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True,
-                                     "bnb_4bit_quant_type": "nf4"}
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
     (folder / "config.json").write_text(json.dumps(config))
     return folder
+
+
+def chip_texts(page_html: str, raw: bool = False) -> list[str]:
+    """The text of every token chip in a page's HTML (whitespace as the chips show it), in order; `raw` keeps
+    it as written in the HTML, escaped."""
+    chip = r'<div class="sl-c sl-(?:user|assistant|system|text)[^"]*" title="[^"]*"><div class="t">(.*?)</div>'
+    texts = re.findall(chip, page_html)
+    return texts if raw else [html.unescape(text) for text in texts]
+
+
+def fresh_lab_home(tmp_path: Path) -> Path:
+    """An empty lab home whose models/ is the test run's, so that the shipped model converts once per run."""
+    from lab.common import lab_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(lab_home() / "models")
+    return home
 
 
 def tokenizer_copy(tokenizer, tmp_path, **changes):

@@ -5,18 +5,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import fresh_lab_home
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
 def app_home(tokenizer, tmp_path, monkeypatch) -> Path:
-    """A fresh SFT_LAB_HOME whose models/ is the test home's (the shipped model converts once per run)."""
-    from lab.models import lab_home
-
-    converted = lab_home() / "models"
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(converted)
+    """A fresh SFT_LAB_HOME for the app under test, sharing the converted shipped model."""
+    home = fresh_lab_home(tmp_path)
     monkeypatch.setenv("SFT_LAB_HOME", str(home))
     return home
 
@@ -34,5 +31,3 @@ def open_app(page: str | None = None, **state) -> AppTest:
 
 def html_of(at: AppTest) -> str:
     return "\n".join(h.value for h in at.get("html"))
-
-

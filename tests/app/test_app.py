@@ -1,8 +1,9 @@
 """AppTest of the shell and the first two pages: they run, share the sidebar, keep edits on disk."""
 
-from lab.examples import conversation, single_turn
-from lab.workspace import Workspace
+from lab.data import Workspace, conversation, single_turn
+from lab.labels import visible
 from tests.app.conftest import html_of, open_app
+from tests.conftest import chip_texts
 
 TOKENS = "app_pages/tokens.py"
 
@@ -21,8 +22,10 @@ def test_tokens_page_labels_every_strategy_in_both_formats(app_home):
     assert not at.exception
     assert at.title[0].value == "Tokens & labels"
     table = at.dataframe[0].value
-    assert list(table["strategy"]) == ["copy", "special-mask", "response-template", "trl-completion",
-                                       "trl-assistant", "prompt-weight"]
+    assert (
+        list(table["strategy"])
+        == "copy special-mask response-template trl-completion trl-assistant prompt-weight".split()
+    )
     assert list(table["tokens trained"]) == ["23", "3", "3", "3", "n/a", "23"]
     assert 'title="position 21 · id' in html_of(at)
     at.radio(key="format").set_value("chat-template").run()
@@ -38,18 +41,25 @@ def test_prompt_weight_slider_changes_the_weight_row_and_the_share(app_home):
     after = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))
     assert after["prompt-weight"] == after["copy"] > shares["prompt-weight"]
     at.slider[0].set_value(0.0).run()
-    assert dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))[
-        "prompt-weight"] == 0
+    assert (
+        dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["prompt share of loss"]))["prompt-weight"]
+        == 0
+    )
 
 
-def test_an_edit_is_saved_and_survives_a_new_session(app_home):
+def test_an_edit_is_saved_and_survives_a_new_session(app_home, tokenizer):
+    def answer_chips(word: str) -> list[str]:  # the answer's tokens as chips show them, then the eos
+        return [visible(tokenizer.decode([t])) for t in tokenizer.encode(" " + word)] + ["<|im_end|>"]
+
+    before = chip_texts(html_of(open_app(TOKENS)))
+    assert before[-3:] == answer_chips("perro") == ["·per", "ro", "<|im_end|>"]
     at = open_app()
     at.text_area[1].input("gato").run()
     assert not at.exception
     assert Workspace(app_home).examples()[0].conversation.turns[1].content == "gato"
-    again = open_app(TOKENS)  # a browser refresh is a new session
-    assert "·g" in html_of(again) or "·gato" in html_of(again)
-    assert "perro" not in html_of(again).split('class="sl-chips"')[1]
+    after = chip_texts(html_of(open_app(TOKENS)))  # a browser refresh is a new session
+    gato = answer_chips("gato")
+    assert after[-len(gato) :] == gato and after[: -len(gato)] == before[:-3]
 
 
 def test_turns_and_examples_can_be_added_moved_and_deleted(app_home):
@@ -85,8 +95,10 @@ def test_a_bad_model_reference_says_so_and_keeps_the_old_model(app_home):
     at = open_app()
     at.text_input(key="model_input").input("no-such-owner/no-such-model").run()
     assert not at.exception
-    assert any("Could not load 'no-such-owner/no-such-model'" in e.value and "Still using smollm2-135m-instruct"
-               in e.value for e in at.error)
+    assert any(
+        "Could not load 'no-such-owner/no-such-model'" in e.value and "Still using smollm2-135m-instruct" in e.value
+        for e in at.error
+    )
     assert at.text_input(key="model_input").value == "smollm2-135m-instruct"
     at.switch_page(TOKENS).run()
     assert not at.exception and not at.error

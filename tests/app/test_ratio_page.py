@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from lab.cli import main
-from lab.examples import load_sample
-from lab.workspace import Workspace
+from lab.cli.main import main
+from lab.data import Workspace, conversation, load_sample, single_turn
 from tests.app.conftest import open_app
 
 RATIO = "app_pages/ratio.py"
@@ -21,7 +20,10 @@ def test_the_page_draws_both_datasets_and_their_means(app_home):
     assert not at.exception
     histogram, curve = charts(at)
     assert [t["name"] for t in histogram["data"] if t["type"] == "bar"] == [
-        "the current examples", "sample:reading", "sample:explain"]
+        "the current examples",
+        "sample:reading",
+        "sample:explain",
+    ]
     labels = [a["text"] for a in histogram["layout"]["annotations"]]
     assert sum(label.startswith("arithmetic mean") for label in labels) == 3
     assert sum(label.startswith("geometric mean") for label in labels) == 3
@@ -38,15 +40,17 @@ def test_the_page_and_the_command_give_the_same_numbers(app_home, capsys):
     assert main(["ratio", str(app_home / "workspace" / "examples.jsonl"), "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert row["examples"] == cli["count"] and row["skipped"] == cli["skipped"]
-    for column, key in (("arithmetic mean", "arithmetic_mean"), ("geometric mean", "geometric_mean"),
-                        ("median", "median"), ("share Rg > 1", "share_above_1")):
+    for column, key in (
+        ("arithmetic mean", "arithmetic_mean"),
+        ("geometric mean", "geometric_mean"),
+        ("median", "median"),
+        ("share Rg > 1", "share_above_1"),
+    ):
         assert row[column] == pytest.approx(cli[key], rel=1e-12)
     assert (row["prompt tokens P"], row["completion tokens C"]) == (cli["prompt_tokens"], cli["completion_tokens"])
 
 
 def test_skipped_examples_are_listed_with_why(app_home):
-    from lab.examples import conversation, single_turn
-
     Workspace(app_home).save([single_turn("q", "a"), conversation(("user", "no answer"))])
     at = open_app(RATIO)
     at.multiselect(key="ratio_datasets").set_value(["the current examples"]).run()

@@ -3,13 +3,35 @@
 import json
 import time
 
-from lab.runs import RunStore
+import torch
+from transformers import AutoModelForCausalLM
+
+from lab.data import load_sample
+from lab.train import RunConfig, RunStore, execute
 from tests.app.conftest import open_app
 
 TRAIN = "app_pages/train.py"
 
 
-def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(app_home, tiny_model_dir):
+def wait_until(predicate, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def greedy(model_dir, tokenizer, prompt: str) -> str:
+    """8 greedy tokens by plain transformers, special tokens kept: what the page must show."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    inputs = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**inputs, do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :])
+
+
+def test_a_run_started_from_the_page_trains_shows_its_curve_answers_and_can_be_deleted(
+    app_home, tiny_model_dir, tokenizer
+):
     at = open_app(TRAIN, model_input=str(tiny_model_dir))
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
@@ -17,9 +39,7 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(a
     assert not at.exception
     store = RunStore(app_home)
     [run] = store.list()
-    deadline = time.time() + 120
-    while store.get(run.id).active and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not store.get(run.id).active)
     assert store.get(run.id).status == "done"
     at.run()
     assert not at.exception
@@ -33,11 +53,37 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_and_can_be_deleted(a
     {b.label: b for b in at.button}["Answer with both"].click().run()
     assert not at.exception
     assert [m.value for m in at.markdown if m.value.startswith("**")][-2:] == [
-        "**Base model**", f"**Fine-tuned ({run.id})**"]
-    assert len(at.code) == 2
+        "**Base model**",
+        f"**Fine-tuned ({run.id})**",
+    ]
+    prompt = '\n\n### Human: How do you say "day" in Spanish?\n\n### Assistant:<|im_start|>'  # classic, seed 000
+    base = greedy(tiny_model_dir, tokenizer, prompt)
+    tuned = greedy(store.run_folder(run.id) / "final", tokenizer, prompt)
+    assert [c.value for c in at.code] == [base, tuned] and base != tuned
 
+    assert any(m.value == f"Delete run {run.id}, its metrics and its weights?" for m in at.markdown)
+    assert [r.id for r in store.list()] == [run.id]  # asking is not deleting
     {b.label: b for b in at.button}["Yes, delete it"].click().run()
-    assert store.list() == [] and not at.exception
+    assert store.list() == [] and not at.exception and not store.run_folder(run.id).exists()
+
+
+def test_a_stopped_run_resumes_from_the_page_where_it_stopped(app_home, tiny_model_dir):
+    at = open_app(TRAIN, model_input=str(tiny_model_dir))
+    {n.label: n for n in at.number_input}["Epochs"].set_value(200).run()
+    {b.label: b for b in at.button}["Train"].click().run()
+    store = RunStore(app_home)
+    [run] = store.list()
+    wait_until(lambda: store.get(run.id).step >= 3)
+    store.request_stop(run.id)
+    wait_until(lambda: not store.get(run.id).active)
+    stopped = store.get(run.id)
+    assert stopped.status == "stopped" and stopped.checkpoint_step == stopped.step < 200
+    at.run()
+    {b.label: b for b in at.button}["Resume"].click().run()
+    assert not at.exception
+    wait_until(lambda: store.get(run.id).status == "done")
+    steps = [m["step"] for m in store.metrics(run.id)]
+    assert steps == list(range(1, 201))  # the steps after the stop, once each
 
 
 def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home, quantized_model_dir):
@@ -53,14 +99,10 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home,
 
 
 def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_model_dir):
-    from lab.examples import load_sample
-    from lab.execute import execute
-    from lab.training import RunConfig
-
     at = open_app("app_pages/inside.py")
     assert not at.exception and any("No finished run yet" in i.value for i in at.info)
     store = RunStore(app_home)
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2), load_sample("spanish"))
+    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2, dtype="fp32"), load_sample("spanish"))
     assert execute(store, run_id) == "done"
     at.run()
     assert not at.exception

@@ -11,12 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fresh_lab_home
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("SFT_LAB_CHROMIUM", "/usr/bin/chromium"))
 # The flags a headless Chromium needs in a container without a GPU, a sandbox or network (DEVELOPERS.md).
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is installed by `make test`")
 if not CHROMIUM.is_file():
@@ -32,12 +40,7 @@ def _free_port() -> int:
 @pytest.fixture
 def lab_home(tokenizer, tmp_path) -> Path:
     """A fresh lab home for the served app, sharing the test run's converted model."""
-    from lab.models import lab_home as current_home
-
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(current_home() / "models")
-    return home
+    return fresh_lab_home(tmp_path)
 
 
 @pytest.fixture
@@ -52,9 +55,24 @@ def serve(lab_home):
         env = dict(os.environ, SFT_LAB_HOME=str(lab_home), HF_HUB_OFFLINE="1")
         log = open(lab_home / "streamlit.log", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-             "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         procs.append((proc, url, log))
         deadline = time.time() + 60
@@ -108,8 +126,5 @@ def screenshot(tab, name: str) -> Path:
 def settle(tab, timeout: float = 60) -> None:
     """Wait until Streamlit has finished its rerun (the status widget says nothing is running)."""
     tab.wait_for_timeout(300)
-    tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout * 1000)
+    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout * 1000)
     tab.wait_for_timeout(200)
-
-

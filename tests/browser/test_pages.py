@@ -1,7 +1,7 @@
 """The first two pages in a real browser: edit, see the chips change, switch pages, refresh, upload, escape."""
 
-from lab.examples import load_sample, single_turn
-from lab.workspace import Workspace
+from lab.data import Workspace, load_sample, single_turn
+from lab.train import RunConfig, RunStore, execute
 from tests.browser.conftest import screenshot, settle
 
 ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
@@ -115,8 +115,6 @@ def test_the_generation_ratio_page_draws_the_histogram_and_both_means(page, serv
 def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, tiny_model_dir):
     import re
 
-    from lab.runs import RunStore
-
     use_model(page, serve(), tiny_model_dir)
     page.get_by_role("link", name="Train").click()
     epochs = page.get_by_label("Epochs", exact=True).and_(page.locator("input"))
@@ -156,8 +154,6 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
 
 
 def test_a_quantized_base_is_offered_lora_and_full_is_refused(page, serve, lab_home, quantized_model_dir):
-    from lab.runs import RunStore
-
     use_model(page, serve(), quantized_model_dir)
     page.get_by_role("link", name="Train").click()
     page.get_by_text("This model is quantized (bitsandbytes 4-bit)").first.wait_for(timeout=60_000)
@@ -173,12 +169,8 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused(page, serve, lab_h
 
 def test_inside_the_model_after_a_real_seed_run_shows_where_the_strategy_trained(page, serve, lab_home):
     """A short masked run of the seed task on the shipped model: trained tokens get cheaper, the prompt not."""
-    from lab.execute import execute
-    from lab.runs import RunStore
-    from lab.training import RunConfig
-
     store = RunStore(lab_home)
-    run_id = store.create(RunConfig(strategy="special-mask", epochs=15), load_sample("spanish"))
+    run_id = store.create(RunConfig(strategy="special-mask", epochs=15, dtype="fp32"), load_sample("spanish"))
     assert execute(store, run_id) == "done"
     page.goto(serve() + "/inside")
     page.locator(".sl-chips").nth(2).wait_for(timeout=120_000)

@@ -1,0 +1,7 @@
+"""`python -m lab ...`, one module per command group.
+
+labels  tokens, check, ratio
+runs    train, runs
+look    inspect, decode
+main    the parser and `main()`: exit codes and one-line errors
+"""

@@ -1,0 +1,196 @@
+"""`python -m lab tokens | check | ratio`: what a fine-tune learns from a dataset, token by token and in sum."""
+
+from __future__ import annotations
+
+import json
+
+from lab.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_label_options,
+    label_settings,
+    strategies,
+    tokenizer_of,
+)
+from lab.data.examples import conversation
+from lab.data.sources import read_examples
+from lab.errors import LabError
+from lab.labels.check import check
+from lab.labels.compare import compare
+from lab.labels.ratio import RatioStats, generation_ratio
+from lab.labels.strategies import STRATEGIES, label_example
+from lab.labels.token_labels import Labels
+from lab.labels.tokens import Tokenized, tokenize_example, visible
+from lab.models.references import model_vocab_size
+
+
+def add_parsers(sub) -> None:
+    tokens = sub.add_parser("tokens", help="every token of one example and its label under each strategy")
+    tokens.add_argument("--data", metavar="FILE", help="dataset file (.jsonl/.csv/.parquet) or sample:NAME")
+    tokens.add_argument("--index", type=int, default=0, help="which example of --data (default 0)")
+    tokens.add_argument("--user", metavar="TEXT", help="a user message, instead of --data")
+    tokens.add_argument("--assistant", metavar="TEXT", help="the assistant's answer, with --user")
+    tokens.add_argument("--system", metavar="TEXT", help="an optional system message, with --user")
+    tokens.add_argument(
+        "--strategy",
+        nargs="+",
+        default=["all"],
+        metavar="NAME",
+        help=f"strategies to show, or all: {', '.join(STRATEGIES)}",
+    )
+    add_label_options(tokens)
+    tokens.set_defaults(handler=run_tokens)
+
+    lint = sub.add_parser("check", help="lint a dataset's masks; exit 1 when anything is found")
+    lint.add_argument("file", metavar="FILE", help="dataset file (.jsonl/.csv/.parquet) or sample:NAME")
+    lint.add_argument(
+        "--strategy", nargs="+", default=["all"], metavar="NAME", help="strategies to check (default all)"
+    )
+    lint.add_argument(
+        "--max-length",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="training max length; completions cut by it are reported (TRL's default 1024; 0: off)",
+    )
+    add_label_options(lint)
+    lint.set_defaults(handler=run_check)
+
+    ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
+    ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
+    add_label_options(ratio)
+    ratio.set_defaults(handler=run_ratio)
+
+
+def run_tokens(args) -> int:
+    if args.data and args.user:
+        raise LabError("give either --data or --user/--assistant, not both")
+    if args.data:
+        data = read_examples(args.data)
+        if not 0 <= args.index < len(data):
+            raise LabError(f"--index {args.index} is out of range: the dataset has {len(data)} examples")
+        example = data[args.index]
+    elif args.user is not None:
+        pairs = ([("system", args.system)] if args.system else []) + [("user", args.user)]
+        if args.assistant is not None:
+            pairs.append(("assistant", args.assistant))
+        example = conversation(*pairs)
+    else:
+        raise LabError("give --data FILE or --user TEXT [--assistant TEXT]")
+    names, settings, tokenizer = strategies(args.strategy), label_settings(args), tokenizer_of(args)
+    item = tokenize_example(example, tokenizer, args.format)
+    labelled = label_example(item, tokenizer, names, settings)
+    if args.json:
+        print(json.dumps(tokens_json(item, labelled), ensure_ascii=False))
+        return EXIT_OK
+    print(tokens_table(item, labelled))
+    notes = list(item.rendered.notes) + [f"{n}: {note.text}" for n, lab in labelled.items() for note in lab.notes]
+    if example.conversation is not None and not example.conversation.has_assistant:
+        notes.insert(0, "this conversation has no assistant turn: there is nothing to learn")
+    for line in notes:
+        print(f"note: {line}")
+    for d in compare(item, labelled, tokenizer):
+        print(f"differ: {d.sentence()}")
+    return EXIT_OK
+
+
+def tokens_json(item: Tokenized, labelled: dict[str, Labels]) -> dict:
+    """The `tokens --json` contract: tokens, then per strategy labels, weights and notes."""
+    enc = item.encoded
+    return {
+        "tokens": [
+            {"id": enc.ids[i], "text": enc.pieces[i], "special": enc.special[i], "role": enc.roles[i]}
+            for i in range(len(enc))
+        ],
+        "strategies": {
+            name: {
+                "labels": list(lab.labels),
+                "weights": list(lab.weights),
+                "notes": [n.text for n in lab.notes],
+                "available": lab.available,
+            }
+            for name, lab in labelled.items()
+        },
+    }
+
+
+def tokens_table(item: Tokenized, labelled: dict[str, Labels]) -> str:
+    """A fixed-width table: one row per token, one column per strategy."""
+    enc = item.encoded
+    names = list(labelled)
+    header = ["pos", "id", "token", "role"] + names
+    rows = []
+    for i in range(len(enc)):
+        cells = [str(i), str(enc.ids[i]), visible(enc.pieces[i]) + (" *" if enc.special[i] else ""), enc.roles[i]]
+        for name in names:
+            lab = labelled[name]
+            if not lab.available:
+                cells.append("n/a")
+            elif name == "prompt-weight":
+                cells.append(f"w={lab.weights[i]:g}")
+            else:
+                cells.append(str(lab.labels[i]))
+        rows.append(cells)
+    rows.append(["", "", "", "learned"] + [str(labelled[n].counted) if labelled[n].available else "n/a" for n in names])
+    widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header)] + [line(r) for r in rows] + ["(* special token; position 0 is never learned)"])
+
+
+def run_check(args) -> int:
+    data = read_examples(args.file)
+    names, settings, tokenizer = strategies(args.strategy), label_settings(args), tokenizer_of(args)
+    findings = check(
+        data,
+        tokenizer,
+        args.format,
+        names,
+        settings,
+        max_length=args.max_length or None,
+        vocab_size=model_vocab_size(args.model, args.trust_remote_code),
+    )
+    if args.json:
+        print(json.dumps([f.to_json() for f in findings], ensure_ascii=False))
+    else:
+        for f in findings:
+            print(f"{f.code}: {f.message}")
+        examples_hit = len({f.example for f in findings if f.example is not None})
+        if findings:
+            print(f"{len(findings)} findings in {examples_hit} of {len(data)} examples")
+        else:
+            print(f"no findings in {len(data)} examples")
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def run_ratio(args) -> int:
+    data = read_examples(args.file)
+    label_settings(args)  # validates --prompt-weight
+    stats = generation_ratio(data, tokenizer_of(args), args.format)
+    if args.json:
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
+    else:
+        print(ratio_report(stats, args.file, args.format, args.prompt_weight))
+    return EXIT_FINDINGS if stats.skipped or not stats.count else EXIT_OK
+
+
+def ratio_report(stats: RatioStats, name: str, fmt: str, prompt_weight: float) -> str:
+    """The statistics as lines of text (`python -m lab ratio`)."""
+    lines = [f"{name} · {fmt} · {stats.count} examples counted, {len(stats.skipped)} skipped"]
+    if stats.count:
+        share = stats.loss_share(prompt_weight)
+        lines += [
+            "Rg = completion tokens / prompt tokens",
+            f"  arithmetic mean      {stats.arithmetic_mean:.4g}",
+            f"  geometric mean       {stats.geometric_mean:.4g}",
+            f"  median               {stats.median:.4g}",
+            f"  share with Rg > 1    {stats.share_above_1:.1%}",
+            f"  prompt tokens P      {stats.prompt_tokens}",
+            f"  completion tokens C  {stats.completion_tokens}",
+            f"at w = {prompt_weight:g}, prompt tokens carry {share:.1%} of the loss; w*P + C = "
+            f"{stats.effective_tokens(prompt_weight):.1f} effective trained tokens",
+        ]
+    lines += [f"skipped: example {e.index}: {e.skipped}" for e in stats.skipped]
+    return "\n".join(lines)

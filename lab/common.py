@@ -1,0 +1,31 @@
+"""Names every part of the lab shares: the ignore label, the lab's home, dataset prefixes and run statuses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips: a token nobody learns
+
+SAMPLE_PREFIX = "sample:"  # `sample:spanish`: a built-in sample set
+CHATTERBOT_PREFIX = "chatterbot:"  # `chatterbot:english/food`: dialogs of the ChatterBot corpus
+
+ACTIVE = ("queued", "running")  # a run that a worker holds or will pick up
+RESUMABLE = ("interrupted", "stopped", "failed")  # a run that Resume can go on with
+WITH_WEIGHTS = ("done", "stopped")  # a run whose final weights were written
+
+
+def lab_home() -> Path:
+    """The lab's home folder: `$SFT_LAB_HOME`, default `~/.cache/sft-lab`."""
+    return Path(os.environ.get("SFT_LAB_HOME") or Path.home() / ".cache" / "sft-lab")
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (at most `limit` characters), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def pad_id(tokenizer) -> int | None:
+    """The id a batch is padded with: the pad token, or the eos where a tokenizer has no pad."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

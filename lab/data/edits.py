@@ -1,0 +1,133 @@
+"""Edits of a dataset, each a pure function: it returns a new list of examples and leaves its input alone.
+
+The Examples page applies them to the saved set; `problems` and `preview` describe one example in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lab.data.examples import ROLES, Conversation, Example, Turn
+from lab.errors import DataError
+
+
+def _turns(example: Example) -> list[Turn]:
+    if example.conversation is None:
+        raise DataError("this example is plain text with no turns; edit its text instead")
+    return list(example.conversation.turns)
+
+
+def _with_turns(example: Example, turns: list[Turn]) -> Example:
+    return replace(example, conversation=Conversation(tuple(turns)))
+
+
+def _check_index(items: list, i: int, what: str) -> None:
+    if not 0 <= i < len(items):
+        raise DataError(f"there is no {what} {i}")
+
+
+def set_turn(
+    examples: list[Example], i: int, t: int, role: str | None = None, content: str | None = None
+) -> list[Example]:
+    """Change the role and/or the content of turn t of example i."""
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i])
+    _check_index(turns, t, "turn")
+    if role is not None and role not in ROLES:
+        raise DataError(f"unknown role '{role}'; roles: {', '.join(ROLES)}")
+    turns[t] = Turn(role or turns[t].role, turns[t].content if content is None else content)
+    return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
+
+
+def set_text(examples: list[Example], i: int, text: str) -> list[Example]:
+    """Replace the text of a plain-text example."""
+    _check_index(examples, i, "example")
+    return examples[:i] + [replace(examples[i], text=text)] + examples[i + 1 :]
+
+
+def next_role(example: Example) -> str:
+    """The role a new turn most likely has: user after an assistant (or at the start), else assistant."""
+    turns = _turns(example)
+    return "assistant" if turns and turns[-1].role == "user" else "user"
+
+
+def add_turn(examples: list[Example], i: int, role: str | None = None, content: str = "") -> list[Example]:
+    """Append a turn to example i (role: the next one in the user/assistant alternation by default)."""
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i]) + [Turn(role or next_role(examples[i]), content)]
+    return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
+
+
+def delete_turn(examples: list[Example], i: int, t: int) -> list[Example]:
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i])
+    _check_index(turns, t, "turn")
+    if len(turns) == 1:  # a row with no messages cannot be saved or read back
+        raise DataError("an example keeps at least one turn; delete the example instead")
+    return examples[:i] + [_with_turns(examples[i], turns[:t] + turns[t + 1 :])] + examples[i + 1 :]
+
+
+def _moved(items: list, k: int, delta: int) -> list:
+    j = k + delta
+    if not 0 <= j < len(items):
+        return list(items)
+    items = list(items)
+    items[k], items[j] = items[j], items[k]
+    return items
+
+
+def move_turn(examples: list[Example], i: int, t: int, delta: int) -> list[Example]:
+    """Move turn t of example i up (delta -1) or down (+1); at an end it stays."""
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i])
+    _check_index(turns, t, "turn")
+    return examples[:i] + [_with_turns(examples[i], _moved(turns, t, delta))] + examples[i + 1 :]
+
+
+def blank_example() -> Example:
+    return Example(conversation=Conversation((Turn("user", ""), Turn("assistant", ""))))
+
+
+def insert_example(examples: list[Example], at: int, example: Example | None = None) -> list[Example]:
+    """Insert an example (a blank user/assistant pair by default) before position `at`."""
+    at = max(0, min(at, len(examples)))
+    return examples[:at] + [example or blank_example()] + examples[at:]
+
+
+def delete_example(examples: list[Example], i: int) -> list[Example]:
+    _check_index(examples, i, "example")
+    return examples[:i] + examples[i + 1 :]
+
+
+def move_example(examples: list[Example], i: int, delta: int) -> list[Example]:
+    _check_index(examples, i, "example")
+    return _moved(examples, i, delta)
+
+
+def problems(example: Example) -> list[str]:
+    """What makes an example unfit to train on, in words (empty turns, no assistant turn)."""
+    out = []
+    if example.conversation is None:
+        if not (example.text or "").strip():
+            out.append("the text is empty")
+        return out
+    for t in example.empty_turns():
+        out.append(f"turn {t} ({example.conversation.turns[t].role}) is empty")
+    if not example.conversation.turns:
+        out.append("it has no turns")
+    elif not example.conversation.has_assistant:
+        out.append("it has no assistant turn, so there is nothing to learn")
+    return out
+
+
+def preview(example: Example, width: int = 60) -> str:
+    """A one-line summary: the first user turn (or the text), shortened."""
+    if example.conversation is None:
+        text = example.text or ""
+    else:
+        firsts = [t.content for t in example.conversation.turns if t.role == "user"] or [
+            t.content for t in example.conversation.turns
+        ]
+        text = firsts[0] if firsts else ""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

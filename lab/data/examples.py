@@ -1,0 +1,73 @@
+"""Chat examples: turns, conversations, and rows of plain text that have no roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """An ordered list of turns: an optional system turn, then user and assistant turns."""
+
+    turns: tuple[Turn, ...]
+
+    def messages(self) -> list[dict[str, str]]:
+        """The turns as the `[{"role", "content"}]` list chat templates take."""
+        return [{"role": t.role, "content": t.content} for t in self.turns]
+
+    @property
+    def has_assistant(self) -> bool:
+        return any(t.role == "assistant" for t in self.turns)
+
+    def last_assistant_index(self) -> int | None:
+        """Index of the last assistant turn, or None when there is none."""
+        indices = [i for i, t in enumerate(self.turns) if t.role == "assistant"]
+        return indices[-1] if indices else None
+
+
+@dataclass(frozen=True)
+class Example:
+    """One dataset row: a conversation, or plain text that has no roles."""
+
+    conversation: Conversation | None = None
+    text: str | None = None
+    source: str = ""  # where it came from, for messages: "data.jsonl line 3"
+
+    @property
+    def is_text(self) -> bool:
+        return self.conversation is None
+
+    def empty_turns(self) -> list[int]:
+        """Indices of turns whose content is empty or only whitespace."""
+        if self.conversation is None:
+            return [] if (self.text or "").strip() else [0]
+        return [i for i, t in enumerate(self.conversation.turns) if not t.content.strip()]
+
+
+def conversation(*pairs: tuple[str, str]) -> Example:
+    """Build an example from (role, content) pairs."""
+    return Example(conversation=Conversation(tuple(Turn(r, c) for r, c in pairs)))
+
+
+def single_turn(user: str, assistant: str, system: str | None = None) -> Example:
+    """A one-question, one-answer example."""
+    pairs = ([("system", system)] if system else []) + [("user", user), ("assistant", assistant)]
+    return conversation(*pairs)
+
+
+def example_to_row(example: Example) -> dict[str, Any]:
+    """The row written for an example: `messages`, or `text` for plain text."""
+    if example.conversation is None:
+        return {"text": example.text}
+    return {"messages": example.conversation.messages()}

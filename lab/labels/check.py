@@ -1,0 +1,136 @@
+"""Dataset check: one finding per problem, each one sentence naming the example (`python -m lab check`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.data.examples import Example
+from lab.errors import FormatError
+from lab.labels.strategies import STRATEGIES, completion_flags, label_all
+from lab.labels.token_labels import LabelSettings
+from lab.labels.tokens import Tokenized, tokenize_example
+from lab.labels.trl_labels import assistant_only_trainable
+
+CODES = (
+    "template-not-found",
+    "fully-masked",
+    "eos-masked",
+    "no-generation-tags",
+    "truncated",
+    "empty-turn",
+    "id-out-of-range",
+    "unrenderable",
+)
+TRL_DEFAULT_MAX_LENGTH = 1024  # SFTConfig's default max_length: longer examples are cut there
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: the example's index (None for the whole set), a stable code and a sentence."""
+
+    example: int | None
+    code: str
+    message: str
+    strategy: str | None = None
+
+    def to_json(self) -> dict:
+        return {"example": self.example, "code": self.code, "message": self.message, "strategy": self.strategy}
+
+
+def check(
+    examples: list[Example],
+    tokenizer,
+    fmt: str = "classic",
+    strategies=STRATEGIES,
+    settings: LabelSettings = LabelSettings(),
+    max_length: int | None = TRL_DEFAULT_MAX_LENGTH,
+    vocab_size: int | None = None,
+) -> list[Finding]:
+    """Every problem of a dataset under a format and the chosen strategies, in example order."""
+    findings: list[Finding] = []
+    if "trl-assistant" in strategies and fmt == "chat-template" and not assistant_only_trainable(tokenizer):
+        findings.append(
+            Finding(
+                None,
+                "no-generation-tags",
+                (
+                    "the chat template has no {% generation %} markers and TRL has no training version of it: "
+                    "SFTTrainer(assistant_only_loss=True) would stop with an error"
+                ),
+                "trl-assistant",
+            )
+        )
+    items: list[Tokenized] = []
+    indices: list[int] = []
+    per_example: dict[int, list[Finding]] = {}
+    for i, example in enumerate(examples):
+        found = per_example.setdefault(i, [])
+        for t in example.empty_turns():
+            role = example.conversation.turns[t].role if example.conversation else "text"
+            found.append(Finding(i, "empty-turn", f"example {i}: turn {t} ({role}) is empty"))
+        if example.conversation is not None and not example.conversation.has_assistant:
+            found.append(Finding(i, "fully-masked", f"example {i} has no assistant turn: nothing to learn"))
+        try:
+            items.append(tokenize_example(example, tokenizer, fmt))
+            indices.append(i)
+        except FormatError as e:
+            found.append(Finding(i, "unrenderable", f"example {i}: {e}"))
+    labelled = label_all(items, tokenizer, strategies, settings) if items else []
+    for i, item, by_strategy in zip(indices, items, labelled):
+        found = per_example[i]
+        no_answer = item.example.conversation is not None and not item.example.conversation.has_assistant
+        for name, labels in by_strategy.items():
+            for note in labels.notes:
+                if note.code and not (no_answer and note.code == "template-not-found"):
+                    found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
+        found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
+    for i in range(len(examples)):
+        findings.extend(_merge(per_example.get(i, [])))
+    return findings
+
+
+def _range_findings(i: int, item: Tokenized, tokenizer, max_length: int | None, vocab_size: int | None):
+    ids = item.encoded.ids
+    if vocab_size is not None:
+        bad = sorted({t for t in ids if t >= vocab_size or t < 0})
+        if bad:
+            shown = ", ".join(map(str, bad[:5]))
+            yield Finding(
+                i,
+                "id-out-of-range",
+                (
+                    f"example {i}: token ids {shown} are outside the model's vocabulary of {vocab_size} "
+                    '("piece id is out of range")'
+                ),
+            )
+    if max_length is not None and len(ids) > max_length:
+        completion = completion_flags(item, tokenizer)
+        cut = sum(completion[max_length:])
+        if cut:
+            total = sum(completion)
+            yield Finding(
+                i,
+                "truncated",
+                (
+                    f"example {i} has {len(ids)} tokens: max length {max_length} cuts off {cut} of its {total} "
+                    "completion tokens"
+                ),
+            )
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """One finding per (example, code): the first sentence, naming the other strategies it also hits."""
+    merged: dict[str, Finding] = {}
+    also: dict[str, list[str]] = {}
+    for f in found:
+        if f.code not in merged:
+            merged[f.code] = f
+            also[f.code] = []
+        elif f.strategy and merged[f.code].strategy and f.strategy != merged[f.code].strategy:
+            also[f.code].append(f.strategy)
+    out = []
+    for code, f in merged.items():
+        if also[code]:
+            f = Finding(f.example, f.code, f"{f.message} (also under {', '.join(also[code])})", f.strategy)
+        out.append(f)
+    return out

@@ -1,0 +1,289 @@
+"""Conversation -> Rendered text with character spans of every segment, under two formats.
+
+classic        seed 000: `\\n\\n### Human: {user}` and `\\n\\n### Assistant:{bos} {assistant}`, an eos before every
+               `### Human:` except the first and an eos at the end.
+chat-template  the tokenizer's own `apply_chat_template`; spans come from rendering growing prefixes of the
+               conversation, so any prefix-stable template works.
+
+Each Rendered also knows its completion (what the format's completion-only mask trains on, as character
+spans) and the row TRL would be given for it (prompt-completion and conversational shapes).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.common import first_line
+from lab.data.examples import Example
+from lab.errors import FormatError
+
+FORMATS = ("classic", "chat-template")
+CLASSIC_HEADERS = {"user": "### Human:", "assistant": "### Assistant:", "system": "### System:"}
+CLASSIC_RESPONSE_TEMPLATE = "### Assistant:"
+CLASSIC_INSTRUCTION_TEMPLATE = "### Human:"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Characters [start, end) of the text: which turn's role, and whether template, content or special."""
+
+    start: int
+    end: int
+    role: str  # system | user | assistant | text
+    kind: str  # template | content | special
+    turn: int  # index of the turn (-1 for raw text)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered example: the text, its segments, its completion spans, and its TRL rows."""
+
+    text: str
+    segments: tuple[Segment, ...]
+    format: str
+    completion_spans: tuple[tuple[int, int], ...] = ()
+    trl_completion_row: dict[str, Any] | None = None  # prompt-completion row, None when not expressible
+    trl_messages_row: dict[str, Any] | None = None  # conversational row for assistant-only loss
+    notes: tuple[str, ...] = field(default=())
+
+
+def special_token_strings(tokenizer) -> list[str]:
+    """Special and added-special token strings, longest first (so matching prefers the longer one)."""
+    return list(_special_strings(tokenizer))
+
+
+@functools.lru_cache(maxsize=32)
+def _special_strings(tokenizer) -> tuple[str, ...]:
+    strings = set(tokenizer.all_special_tokens)
+    for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
+        if getattr(token, "special", False):
+            strings.add(str(token))
+    return tuple(sorted((s for s in strings if s), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _special_pattern(specials: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(s) for s in specials))
+
+
+def _split_special(start: int, text: str, role: str, turn: int, specials: list[str]) -> list[Segment]:
+    """Cut template text into template and special segments wherever a special token string occurs."""
+    if not text:
+        return []
+    if not specials:
+        return [Segment(start, start + len(text), role, "template", turn)]
+    pattern = _special_pattern(tuple(specials))
+    out, pos = [], 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            out.append(Segment(start + pos, start + m.start(), role, "template", turn))
+        out.append(Segment(start + m.start(), start + m.end(), role, "special", turn))
+        pos = m.end()
+    if pos < len(text):
+        out.append(Segment(start + pos, start + len(text), role, "template", turn))
+    return out
+
+
+class _Builder:
+    """Appends pieces of text and records their segments."""
+
+    def __init__(self, specials: list[str]):
+        self.text = ""
+        self.segments: list[Segment] = []
+        self.specials = specials
+
+    def _push(self, seg: Segment) -> None:
+        last = self.segments[-1] if self.segments else None
+        if (
+            last
+            and seg.kind == "template"
+            and (last.kind, last.role, last.turn, last.end) == ("template", seg.role, seg.turn, seg.start)
+        ):
+            self.segments[-1] = Segment(last.start, seg.end, seg.role, "template", seg.turn)
+        else:
+            self.segments.append(seg)
+
+    def template(self, piece: str, role: str, turn: int) -> None:
+        for seg in _split_special(len(self.text), piece, role, turn, self.specials):
+            self._push(seg)
+        self.text += piece
+
+    def content(self, piece: str, role: str, turn: int) -> None:
+        if piece:
+            self._push(Segment(len(self.text), len(self.text) + len(piece), role, "content", turn))
+        self.text += piece
+
+    def special(self, piece: str, role: str, turn: int) -> None:
+        if piece:
+            self._push(Segment(len(self.text), len(self.text) + len(piece), role, "special", turn))
+        self.text += piece
+
+
+def render(example: Example, tokenizer, fmt: str = "classic") -> Rendered:
+    """Render an example under a format (`classic` or `chat-template`)."""
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if example.conversation is None:
+        return _render_text(example.text or "", tokenizer, fmt)
+    if fmt == "classic":
+        return _render_classic(example, tokenizer)
+    return _render_chat_template(example, tokenizer)
+
+
+def _render_text(text: str, tokenizer, fmt: str) -> Rendered:
+    segments = tuple(
+        Segment(s.start, s.end, "text", "content" if s.kind == "template" else s.kind, -1)
+        for s in _split_special(0, text, "text", -1, special_token_strings(tokenizer))
+    )
+    note = "a plain-text row has no roles: only the id-based strategies can label it"
+    return Rendered(text, segments, fmt, notes=(note,))
+
+
+def _render_classic(example: Example, tokenizer) -> Rendered:
+    turns = example.conversation.turns
+    bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    notes = []
+    if not bos:
+        notes.append("the tokenizer has no bos token, so nothing marks where an answer starts")
+    if not eos:
+        notes.append("the tokenizer has no eos token, so nothing marks where an answer ends")
+    b = _Builder(special_token_strings(tokenizer))
+    completion_spans = []
+    seen_human = False
+    prompt_end = None  # where the last assistant's text starts: TRL's prompt/completion cut
+    for i, turn in enumerate(turns):
+        if turn.role == "user":
+            if seen_human and not b.text.endswith(eos):
+                b.special(eos, turns[i - 1].role, i - 1)
+            seen_human = True
+        b.template("\n\n" + CLASSIC_HEADERS[turn.role], turn.role, i)
+        if turn.role == "assistant":
+            b.special(bos, "assistant", i)
+            start = len(b.text)
+            prompt_end = start
+            b.template(" ", "assistant", i)
+            b.content(turn.content, "assistant", i)
+            completion_spans.append([start, len(b.text)])
+        else:
+            b.template(" ", turn.role, i)
+            b.content(turn.content, turn.role, i)
+    if eos and not b.text.endswith(eos):
+        b.special(eos, turns[-1].role, len(turns) - 1)
+    # The eos that closes an assistant answer belongs to the completion (special-mask keeps it).
+    for span in completion_spans:
+        if b.text.startswith(eos, span[1]) and eos:
+            span[1] += len(eos)
+    trl_row = None
+    if prompt_end is not None:
+        trl_row = {"prompt": b.text[:prompt_end], "completion": b.text[prompt_end:]}
+    return Rendered(
+        b.text, tuple(b.segments), "classic", tuple(map(tuple, completion_spans)), trl_row, None, tuple(notes)
+    )
+
+
+def apply_chat_template(tokenizer, messages: list[dict], generation_prompt: bool = False) -> str:
+    """The chat template's text for `messages`; a template that refuses them raises FormatError in one line."""
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    except Exception as e:
+        raise FormatError(f"the model's chat template cannot render this conversation: {first_line(e)}") from None
+
+
+def _render_chat_template(example: Example, tokenizer) -> Rendered:
+    if not getattr(tokenizer, "chat_template", None):
+        raise FormatError("this tokenizer has no chat template: use the classic format")
+    conv = example.conversation
+    messages = conv.messages()
+    b = _Builder(special_token_strings(tokenizer))
+    notes, completion_spans = [], []
+    prev = ""
+    for i, turn in enumerate(conv.turns):
+        full = apply_chat_template(tokenizer, messages[: i + 1])
+        if not full.startswith(prev):
+            notes.append(
+                f"the chat template renders turn {i} so that earlier text changes; spans after it are approximate"
+            )
+            prev = full[: len(b.text)]
+        delta = full[len(prev) :]
+        completion_start = None
+        if turn.role == "assistant":
+            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+            if with_prompt.startswith(prev) and full.startswith(with_prompt):
+                gen_len = len(with_prompt) - len(prev)
+                b.template(delta[:gen_len], "assistant", i)
+                delta = delta[gen_len:]
+                completion_start = len(b.text)
+            else:
+                notes.append(f"turn {i}: the generation prompt is not a prefix of the rendered answer")
+        if i == 0 and turn.role != "system":
+            # Some templates (SmolLM2's among them) write a default system prompt before the first turn.
+            header = _turn_header(tokenizer, turn.role)
+            cut = delta.find(header) if header else -1
+            if cut > 0:
+                b.template(delta[:cut], "system", -1)
+                delta = delta[cut:]
+                notes.append("the chat template adds a default system prompt to conversations that have none")
+        at = delta.find(turn.content) if turn.content else -1
+        if at < 0:
+            if turn.content:
+                notes.append(f"turn {i}: the template changes the message text, so it is shown as template")
+            b.template(delta, turn.role, i)
+        else:
+            b.template(delta[:at], turn.role, i)
+            b.content(turn.content, turn.role, i)
+            b.template(delta[at + len(turn.content) :], turn.role, i)
+        if completion_start is not None:
+            completion_spans.append((completion_start, len(b.text)))
+        prev = full
+    last = conv.last_assistant_index()
+    trl_completion = None
+    if last is not None:
+        trl_completion = {"prompt": messages[:last], "completion": messages[last:]}
+    return Rendered(
+        b.text,
+        tuple(b.segments),
+        "chat-template",
+        tuple(completion_spans),
+        trl_completion,
+        {"messages": messages},
+        tuple(notes),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _turn_header(tokenizer, role: str) -> str:
+    """The text a chat template writes before a message of `role`, e.g. `<|im_start|>user\\n`."""
+    marker = "\x00"
+    try:
+        alone = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}])
+        rendered = apply_chat_template(
+            tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}]
+        )
+    except FormatError:
+        return ""
+    if not rendered.startswith(alone) or marker not in rendered:
+        return ""
+    return rendered[len(alone) : rendered.index(marker)]
+
+
+@functools.lru_cache(maxsize=32)
+def default_templates(tokenizer, fmt: str) -> tuple[str, str]:
+    """(response, instruction) templates for the response-template strategy under a format.
+
+    classic: `### Assistant:` and `### Human:`. chat-template: the template's own generation prompt and the
+    header it writes before a user message, both found by rendering (e.g. `<|im_start|>assistant\\n`).
+    """
+    classic = (CLASSIC_RESPONSE_TEMPLATE, CLASSIC_INSTRUCTION_TEMPLATE)
+    if fmt != "chat-template" or not getattr(tokenizer, "chat_template", None):
+        return classic
+    user = [{"role": "user", "content": "\x00"}]
+    try:
+        plain = apply_chat_template(tokenizer, user)
+        with_prompt = apply_chat_template(tokenizer, user, generation_prompt=True)
+    except FormatError:
+        return classic
+    response = with_prompt[len(plain) :] if with_prompt.startswith(plain) else ""
+    return response or classic[0], _turn_header(tokenizer, "user") or classic[1]

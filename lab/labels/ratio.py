@@ -1,0 +1,215 @@
+"""The generation ratio of a dataset (seed 002): Rg = completion tokens / prompt tokens per example.
+
+Under a format, an example's completion tokens are those its completion-only mask trains on (`classic` and
+plain text: the special-mask strategy, i.e. each answer and its closing eos; `chat-template`: the assistant
+turns after the generation prompt, end-of-turn token included); every other token is a prompt token.
+Multi-turn examples sum over their turns. An example with no completion or no prompt tokens is skipped,
+counted and named, never silently dropped.
+
+Texts are tokenized in batches by the fast tokenizer; the completion is found from ids (special-mask) or
+from character offsets (chat-template), with the same result as `labels.completion_flags` per example.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.data.examples import Example
+from lab.errors import FormatError
+from lab.labels.formats import FORMATS, apply_chat_template, render
+
+BATCH = 2048
+
+
+@dataclass(frozen=True)
+class ExampleRatio:
+    """Token counts of one example; `skipped` says why it is left out of the statistics."""
+
+    index: int
+    prompt_tokens: int
+    completion_tokens: int
+    skipped: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.skipped else self.completion_tokens / self.prompt_tokens
+
+
+@dataclass(frozen=True)
+class RatioStats:
+    """Rg statistics of a dataset, and the totals that decide the prompt's share of the loss."""
+
+    per_example: tuple[ExampleRatio, ...]
+    count: int
+    arithmetic_mean: float | None
+    geometric_mean: float | None
+    median: float | None
+    share_above_1: float | None
+    prompt_tokens: int  # P, summed over the counted examples
+    completion_tokens: int  # C
+
+    @property
+    def skipped(self) -> tuple[ExampleRatio, ...]:
+        return tuple(e for e in self.per_example if e.skipped)
+
+    def ratios(self) -> list[float]:
+        return [e.ratio for e in self.per_example if not e.skipped]
+
+    def loss_share(self, prompt_weight: float) -> float | None:
+        """The prompt tokens' share of the loss under weight w: w*P / (w*P + C) (seed 002's weighted loss)."""
+        return prompt_loss_share(self.prompt_tokens, self.completion_tokens, prompt_weight)
+
+    def effective_tokens(self, prompt_weight: float) -> float:
+        """The effective number of trained tokens, w*P + C."""
+        return prompt_weight * self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict:
+        """The `python -m lab ratio --json` object."""
+        return {
+            "count": self.count,
+            "skipped": len(self.skipped),
+            "arithmetic_mean": self.arithmetic_mean,
+            "geometric_mean": self.geometric_mean,
+            "median": self.median,
+            "share_above_1": self.share_above_1,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "per_example": [e.ratio for e in self.per_example],
+            "skipped_examples": [{"example": e.index, "reason": e.skipped} for e in self.skipped],
+        }
+
+
+def prompt_loss_share(prompt_tokens: int, completion_tokens: int, prompt_weight: float) -> float | None:
+    """w*P / (w*P + C); None when nothing is weighted at all."""
+    total = prompt_weight * prompt_tokens + completion_tokens
+    return None if total == 0 else prompt_weight * prompt_tokens / total
+
+
+def statistics_of(per_example: list[ExampleRatio]) -> RatioStats:
+    """Count, arithmetic and geometric mean (mean of the logs, back-transformed), median and share above 1."""
+    counted = [e for e in per_example if not e.skipped]
+    ratios = [e.ratio for e in counted]
+    if not ratios:
+        return RatioStats(tuple(per_example), 0, None, None, None, None, 0, 0)
+    return RatioStats(
+        per_example=tuple(per_example),
+        count=len(ratios),
+        arithmetic_mean=sum(ratios) / len(ratios),
+        geometric_mean=math.exp(sum(math.log(r) for r in ratios) / len(ratios)),
+        median=statistics.median(ratios),
+        share_above_1=sum(1 for r in ratios if r > 1) / len(ratios),
+        prompt_tokens=sum(e.prompt_tokens for e in counted),
+        completion_tokens=sum(e.completion_tokens for e in counted),
+    )
+
+
+def _special_mask_count(ids: list[int], bos: int | None, eos: int | None) -> int:
+    """Tokens special-mask keeps: after each bos, through the next eos (labels.special_mask, counted)."""
+    kept, in_prompt = 0, True
+    for token_id in ids:
+        if in_prompt:
+            if token_id == bos:
+                in_prompt = False
+        else:
+            kept += 1
+            if token_id == eos:
+                in_prompt = True
+    return kept
+
+
+def _span_count(text: str, spans, offsets: list[tuple[int, int]]) -> int:
+    """Tokens whose characters lie wholly inside the completion spans (tokens.encode_ids' completion flag)."""
+    if not spans or not offsets:
+        return 0
+    inside = np.zeros(len(text) + 1, dtype=np.int64)
+    for start, end in spans:
+        inside[start + 1 : end + 1] = 1
+    cumulative = np.cumsum(inside)
+    spans = np.asarray(offsets, dtype=np.int64)
+    starts, ends = spans[:, 0], spans[:, 1]
+    return int(np.count_nonzero((ends > starts) & (cumulative[ends] - cumulative[starts] == ends - starts)))
+
+
+def count_tokens(examples: list[Example], tokenizer, fmt: str = "classic") -> list[ExampleRatio]:
+    """Prompt and completion token counts of every example, tokenized in batches."""
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    out: list[ExampleRatio] = []
+    for first in range(0, len(examples), BATCH):
+        out.extend(_count_batch(examples[first : first + BATCH], first, tokenizer, fmt))
+    return out
+
+
+def _chat_spans(example: Example, tokenizer) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Text and completion spans under the chat template, from fewer renders than `formats.render` makes.
+
+    Counting needs no segments, so each answer costs two renders: the conversation up to it with the generation
+    prompt (where the completion starts) and with the answer (where it ends). When the template is not
+    prefix-consistent, the full render decides, so the result always equals `formats.render`'s spans.
+    """
+    messages = example.conversation.messages()
+    spans, known = [], ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+        full = apply_chat_template(tokenizer, messages[: i + 1])
+        if not (with_prompt.startswith(known) and full.startswith(with_prompt)):
+            rendered = render(example, tokenizer, "chat-template")
+            return rendered.text, rendered.completion_spans
+        spans.append((len(with_prompt), len(full)))
+        known = full
+    ends_with_answer = bool(messages) and messages[-1]["role"] == "assistant"
+    text = known if ends_with_answer else apply_chat_template(tokenizer, messages)
+    if not text.startswith(known):
+        rendered = render(example, tokenizer, "chat-template")
+        return rendered.text, rendered.completion_spans
+    return text, tuple(spans)
+
+
+def _count_batch(batch: list[Example], first: int, tokenizer, fmt: str) -> list[ExampleRatio]:
+    rendered: list[tuple[str, tuple] | None] = []
+    problems: dict[int, str] = {}
+    for k, example in enumerate(batch):
+        try:
+            if fmt == "chat-template" and example.conversation is not None:
+                rendered.append(_chat_spans(example, tokenizer))
+            else:
+                r = render(example, tokenizer, fmt)
+                rendered.append((r.text, r.completion_spans))
+        except FormatError as e:
+            rendered.append(None)
+            problems[k] = f"cannot be rendered: {e}"
+    texts = [r[0] if r is not None else "" for r in rendered]
+    by_spans = fmt == "chat-template"
+    encoded = tokenizer(texts, add_special_tokens=fmt != "chat-template", return_offsets_mapping=by_spans)
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    out = []
+    for k, (example, r) in enumerate(zip(batch, rendered)):
+        if r is None:
+            out.append(ExampleRatio(first + k, 0, 0, problems[k]))
+            continue
+        ids = encoded["input_ids"][k]
+        if by_spans and example.conversation is not None:
+            completion = _span_count(r[0], r[1], encoded["offset_mapping"][k])
+        else:
+            completion = _special_mask_count(ids, bos, eos)
+        prompt = len(ids) - completion
+        reason = None
+        if example.conversation is not None and not example.conversation.has_assistant:
+            reason = "no assistant turn: no completion tokens"
+        elif completion == 0:
+            reason = "no completion tokens" + ("" if example.conversation else " (plain text with no bos)")
+        elif prompt == 0:
+            reason = "no prompt tokens"
+        out.append(ExampleRatio(first + k, prompt, completion, reason))
+    return out
+
+
+def generation_ratio(examples: list[Example], tokenizer, fmt: str = "classic") -> RatioStats:
+    """Rg of every example and the dataset's statistics under a format."""
+    return statistics_of(count_tokens(examples, tokenizer, fmt))

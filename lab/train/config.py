@@ -1,0 +1,144 @@
+"""RunConfig: every setting of a run, in one place, each with its help text.
+
+It is saved as config.json in the run's folder; the CLI makes one flag per field (`--prompt-weight`, ...) with
+the field's help, and the Train page takes its defaults and tooltips from the same fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.labels.formats import FORMATS
+from lab.labels.strategies import STRATEGIES
+from lab.models.references import quantization_of
+from lab.models.shipped import DEFAULT_MODEL
+
+METHODS = ("full", "lora")
+ENGINES = ("lab", "trl")
+DTYPES = ("auto", "bf16", "fp32")
+# A LoRA adapter starts at zero and holds few weights: it needs a larger step than the full model to move.
+DEFAULT_LR = {"full": 2e-4, "lora": 1e-3}
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a run.
+
+    What to learn:  model, format, strategy, prompt_weight (w, for strategy prompt-weight)
+    How:            method (full | lora) with lora_r / lora_alpha / lora_targets; engine (lab | trl)
+    Schedule:       epochs, lr, batch_size, batch_tokens, grad_accum, max_length, seed
+    Where:          device, dtype
+    Bookkeeping:    logging_steps, checkpoint_seconds, trust_remote_code
+    """
+
+    model: str = _setting(DEFAULT_MODEL, "built-in model name, local folder or hub id")
+    format: str = _setting("classic", f"how conversations become text: {' | '.join(FORMATS)}")
+    strategy: str = _setting("special-mask", f"which tokens are learned: {' | '.join(STRATEGIES)}")
+    prompt_weight: float = _setting(0.1, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight")
+    method: str = _setting("full", "full: train every weight; lora: train a small adapter beside them")
+    lora_r: int = _setting(8, "rank of the LoRA adapter's matrices")
+    lora_alpha: int = _setting(16, "LoRA scale: the adapter's output is multiplied by alpha / r")
+    lora_targets: tuple[str, ...] = _setting(
+        ("q_proj", "k_proj", "v_proj", "o_proj"), "names of the modules that get a LoRA adapter"
+    )
+    epochs: int = _setting(15, "passes over the examples")
+    lr: float | None = _setting(
+        None,
+        "peak learning rate, decaying linearly to 0 (default: "
+        f"{DEFAULT_LR['full']:g} for full, {DEFAULT_LR['lora']:g} for LoRA)",
+    )
+    batch_size: int = _setting(5, "examples per batch, at most")
+    batch_tokens: int = _setting(
+        512, "tokens per batch, at most, counting padding: long examples take smaller batches (lab engine)"
+    )
+    grad_accum: int = _setting(1, "batches whose gradients add up to one optimizer step")
+    max_length: int = _setting(512, "tokens kept of each example; the rest is cut")
+    seed: int = _setting(42, "seed of the data order and of the LoRA adapter's initial weights")
+    device: str = _setting("auto", "auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N | mps")
+    dtype: str = _setting("auto", "auto: bf16 autocast where it measures faster than fp32 | bf16 | fp32")
+    engine: str = _setting("lab", "lab: the lab's fast loop | trl: TRL's SFTTrainer itself")
+    logging_steps: int = _setting(1, "log the losses every this many optimizer steps")
+    checkpoint_seconds: float = _setting(60.0, "save a checkpoint at an epoch's end when this long has passed")
+    trust_remote_code: bool = _setting(False, "let a hub model's own Python code run")
+
+    def __post_init__(self):
+        if self.lr is None:  # frozen: the resolved default is set the way dataclasses set fields
+            object.__setattr__(self, "lr", DEFAULT_LR.get(self.method, DEFAULT_LR["full"]))
+
+    @staticmethod
+    def help_for(name: str) -> str:
+        """The help text of a field (for CLI flags and page tooltips)."""
+        return next(f.metadata["help"] for f in fields(RunConfig) if f.name == name)
+
+    def validate(self) -> RunConfig:
+        """Raise LabError with one sentence naming the first setting that cannot work."""
+        checks = [
+            (self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}"),
+            (self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
+            (0.0 <= self.prompt_weight <= 1.0, f"prompt_weight must be in [0, 1], got {self.prompt_weight}"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
+            (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
+            (self.batch_tokens >= 1, "batch_tokens must be at least 1"),
+            (self.max_length >= 2, "max_length must be at least 2"),
+            (self.method != "lora" or (self.lora_r >= 1 and self.lora_targets), "LoRA needs r >= 1 and targets"),
+            (
+                self.engine != "trl" or self.strategy in ("trl-completion", "trl-assistant"),
+                "engine trl trains with TRL's own labels: pick strategy trl-completion or trl-assistant",
+            ),
+        ]
+        for ok, sentence in checks:
+            if not ok:
+                raise LabError(sentence)
+        return self
+
+    def check_base(self) -> RunConfig:
+        """Refuse full fine-tuning of a quantized base before anything loads (its config says so)."""
+        try:
+            quant = quantization_of(self.model, self.trust_remote_code)
+        except LabError:  # no config to read: loading the model will say why, in the run
+            return self
+        if quant and self.method == "full":
+            raise LabError(
+                f"{self.model} is quantized ({quant}): its weights cannot be fully fine-tuned; "
+                "pick method lora to train an adapter on top of it"
+            )
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"lora_targets": list(self.lora_targets)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LabError(f"unknown run settings: {', '.join(unknown)}")
+        if "lora_targets" in data:
+            data = data | {"lora_targets": tuple(data["lora_targets"])}
+        return cls(**data)
+
+    @classmethod
+    def from_saved(cls, data: dict) -> RunConfig:
+        """A stored run's settings: fields added since it was saved take the value that keeps its behaviour."""
+        return cls.from_json(SETTINGS_OF_OLDER_RUNS | data)
+
+
+# What a run saved before a field existed did, so that it resumes with the same steps.
+SETTINGS_OF_OLDER_RUNS = {"batch_tokens": 1 << 30}  # before the token budget: batches of batch_size alone
+
+
+def write_config(config: RunConfig, folder: Path) -> None:
+    (folder / "config.json").write_text(json.dumps(config.to_json(), indent=2))

@@ -1,0 +1,80 @@
+"""Carry out one run from the store: load, train, checkpoint, save, and record every step and the outcome.
+
+Used by the background runner (the app) and by `python -m lab train` in the foreground alike.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import torch
+
+from lab.common import pad_id
+from lab.errors import LabError, TrainingFailed
+from lab.models.devices import pick_device
+from lab.models.references import load_tokenizer
+from lab.train.batches import TrainingSet, training_items
+from lab.train.config import RunConfig
+from lab.train.engine import train_lab
+from lab.train.progress import StepReport
+from lab.train.store import RunStore
+from lab.train.trl_engine import train_trl
+from lab.train.weights import load_checkpoint, model_for_training, save_weights
+
+
+def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] | None = None) -> str:
+    """Train a queued run; returns its final status (done, stopped, failed)."""
+    run = store.get(run_id)
+    config = run.config
+    store.set_status(run_id, "running", "loading the model", started=run.started or time.time(), pid=os.getpid())
+    try:
+        tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+        training = training_items(store.examples(run_id), tokenizer, config)
+        device = pick_device(config.device)
+        if config.engine == "trl":
+            store.drop_metrics_after(run_id, 0)  # TRL's trainer keeps no lab checkpoint: a resume starts over
+            status = train_trl(store, run_id, config, tokenizer, training.items, device, on_step)
+        else:
+            status = _train_with_lab(store, run_id, config, tokenizer, training, device, on_step)
+        message = "; ".join(training.notes[:3])
+        if status == "stopped":
+            resumes = "Resume goes on from that step" if config.engine == "lab" else "Resume starts it over"
+            message = f"stopped by request; its weights are saved and {resumes}" + (f"; {message}" if message else "")
+        store.set_status(run_id, status, message, finished=time.time())
+        return status
+    except (TrainingFailed, LabError) as e:
+        store.set_status(run_id, "failed", str(e), finished=time.time())
+        return "failed"
+    except torch.OutOfMemoryError:
+        store.set_status(
+            run_id, "failed", "out of memory: lower batch_size or max_length, or use LoRA", finished=time.time()
+        )
+        return "failed"
+
+
+def _train_with_lab(
+    store: RunStore, run_id: str, config: RunConfig, tokenizer, training: TrainingSet, device: str, on_step
+) -> str:
+    folder = store.run_folder(run_id)
+    model = model_for_training(config, device)
+    checkpoint_dir = folder / "checkpoint"
+    resume = load_checkpoint(model, config, checkpoint_dir)
+    store.drop_metrics_after(run_id, resume["step"] if resume else 0)
+    store.set_status(run_id, "running", f"resumed from step {resume['step']}" if resume else "")
+
+    def report(step: StepReport) -> bool:
+        store.add_metrics(run_id, step)
+        if on_step:
+            on_step(step)
+        return not store.stop_requested(run_id)
+
+    def checkpoint(step: int, state: dict) -> None:
+        save_weights(model, checkpoint_dir, state)
+        store.set_checkpoint(run_id, step)
+
+    status = train_lab(model, training.items, config, device, report, pad_id(tokenizer), checkpoint, resume)
+    save_weights(model, folder / "final")
+    tokenizer.save_pretrained(folder / "final")
+    return status

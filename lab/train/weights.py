@@ -1,0 +1,79 @@
+"""A run's model: the base prepared for training (LoRA when asked), its weights saved, and read back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from lab.errors import LabError
+from lab.models.references import load_model
+from lab.train.config import RunConfig
+from lab.train.hardware import own_memory
+
+
+def model_for_training(config: RunConfig, device: str):
+    """The base model in fp32 master weights on `device`, wrapped with LoRA when the method asks for it."""
+    model = load_model(config.model, device, dtype=torch.float32, trust_remote_code=config.trust_remote_code)
+    quantized = getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None
+    if quantized and config.method == "full":
+        raise LabError("this model is quantized: its weights cannot be fully fine-tuned; pick method lora")
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model  # heavy: PEFT loads only for LoRA runs
+
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        missing = [t for t in config.lora_targets if t not in present]
+        if missing:
+            raise LabError(f"the model has no modules named {', '.join(missing)} for LoRA")
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            target_modules=list(config.lora_targets),
+            lora_dropout=0.0,
+            task_type="CAUSAL_LM",
+        )
+        torch.manual_seed(config.seed)  # the adapter's random init: the same run gives the same adapter
+        model = get_peft_model(model, lora)
+    own_memory(model)
+    model.config.use_cache = False
+    return model
+
+
+def save_weights(model, folder: Path, trainer_state: dict | None = None) -> None:
+    """Full weights, or only the LoRA adapter, as safetensors, with the optimizer's state for a checkpoint;
+    written to a tmp folder and then renamed, so a kill leaves the previous complete folder."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    if trainer_state is not None:
+        torch.save(trainer_state, tmp / "trainer_state.pt")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def load_checkpoint(model, config: RunConfig, folder: Path) -> dict | None:
+    """Load a checkpoint's weights into a model made by `model_for_training`; its trainer state, or None."""
+    if not (folder / "trainer_state.pt").is_file():
+        return None
+    weights = folder / ("adapter_model.safetensors" if config.method == "lora" else "model.safetensors")
+    state = load_file(weights)
+    if config.method == "lora":
+        from peft import set_peft_model_state_dict  # heavy, as above
+
+        set_peft_model_state_dict(model, state)
+    else:
+        model.load_state_dict(state, strict=False)
+        model.tie_weights()
+    return torch.load(folder / "trainer_state.pt", weights_only=True)
+
+
+def load_trained(config: RunConfig, weights: Path, device: str):
+    """A run's fine-tuned model for inference: the full weights, or the adapter on its base."""
+    if config.method == "lora":
+        from peft import PeftModel  # heavy, as above
+
+        base = load_model(config.model, device, trust_remote_code=config.trust_remote_code)
+        return PeftModel.from_pretrained(base, weights).eval()
+    return load_model(str(weights), device, trust_remote_code=config.trust_remote_code)

@@ -1,0 +1,20 @@
+"""What the pages show, built without Streamlit so that it is unit tested: HTML and plotly figures.
+
+chips    token chips with a label row per strategy, loss heat chips, the rendered text (all user text escaped)
+figures  the Rg histogram, the prompt's share of the loss, loss curves, one position's candidates
+"""
+
+from lab.views.chips import legend, loss_chips, rendered_text, sentences, token_chips
+from lab.views.figures import candidates_figure, loss_curves, loss_share_curve, ratio_histogram
+
+__all__ = [
+    "candidates_figure",
+    "legend",
+    "loss_chips",
+    "loss_curves",
+    "loss_share_curve",
+    "ratio_histogram",
+    "rendered_text",
+    "sentences",
+    "token_chips",
+]

@@ -1,0 +1,196 @@
+"""HTML views of an example: token chips with one label row per strategy, and the rendered text.
+
+Plain HTML and CSS built here (no streamlit) so escaping and content are unit tested; a page only shows the
+string. Every piece of user text passes through `html.escape`. Colour never carries meaning alone: a
+learned token reads ✓, an ignored one -100, a weight its number.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from lab.common import IGNORE_INDEX
+from lab.labels.formats import Rendered
+from lab.labels.token_labels import Labels
+from lab.labels.tokens import Tokenized, visible
+
+SHORT_NAMES = {
+    "copy": "copy",
+    "special-mask": "special",
+    "response-template": "resp-tmpl",
+    "trl-completion": "trl-compl",
+    "trl-assistant": "trl-asst",
+    "prompt-weight": "weight",
+}
+
+# Role colours are light fills with a strong border; label cells use blue (learned) vs grey (-100), which
+# reads for the common colour-vision deficiencies and on a washed-out projector.
+CSS = """<style>
+.sl-legend{font:13px/1.4 system-ui,sans-serif;margin:.2em 0 .6em}
+.sl-chips{display:flex;flex-wrap:wrap;gap:3px;font:12px/1.25 ui-monospace,Menlo,Consolas,monospace}
+.sl-c{display:inline-flex;flex-direction:column;border:1px solid #90a4ae;border-radius:4px;background:#fafafa;
+ min-width:2.2em;text-align:center;overflow:hidden}
+.sl-c>.t{padding:2px 4px;white-space:pre;font-weight:600;color:#212121}
+.sl-c>.l{padding:0 3px;font-size:11px;border-top:1px solid #fff}
+.sl-c>.y{background:#0d47a1;color:#fff}
+.sl-c>.n{background:#eceff1;color:#607d8b}
+.sl-c>.x{background:#fff;color:#b0bec5}
+.sl-system{border-color:#7e57c2}.sl-system>.t{background:#ede7f6}
+.sl-user{border-color:#ef6c00}.sl-user>.t{background:#fff3e0}
+.sl-assistant{border-color:#1565c0}.sl-assistant>.t{background:#e3f2fd}
+.sl-text>.t{background:#f5f5f5}
+.sl-c.sp>.t{background:#263238;color:#fff}
+.sl-key{border:1px dashed #90a4ae;background:#fff;text-align:left}
+.sl-key>.t{font-weight:700;background:#fff}
+.sl-key>.l{color:#455a64}
+.sl-text-view{font:14px/1.6 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word;
+ border:1px solid #cfd8dc;border-radius:6px;padding:.6em .8em;background:#fff}
+.sl-text-view span{border-radius:3px}
+.sl-text-view .sl-role-system{background:#ede7f6}.sl-text-view .sl-role-user{background:#fff3e0}
+.sl-text-view .sl-role-assistant{background:#e3f2fd}
+.sl-text-view .sl-kind-template{font-style:italic;color:#455a64}
+.sl-text-view .sl-kind-special{background:#263238;color:#fff;padding:0 2px;font-weight:700}
+.sl-ws{color:#90a4ae}
+</style>"""
+
+
+def _weight_text(w: float) -> str:
+    return "1" if w == 1 else f"{w:.2g}"
+
+
+def _cell(labels: Labels, i: int, weighted: bool) -> str:
+    if not labels.available:
+        return '<div class="l x">n/a</div>'
+    if weighted:
+        w = labels.weights[i] if i > 0 else 0.0
+        if w <= 0:
+            return (
+                '<div class="l n">-100</div>'
+                if labels.labels[i] == IGNORE_INDEX or i == 0
+                else '<div class="l n">0</div>'
+            )
+        alpha = 0.25 + 0.75 * min(w, 1.0)
+        return f'<div class="l y" style="opacity:{alpha:.2f}">{_weight_text(w)}</div>'
+    return '<div class="l y">✓</div>' if labels.trained(i) else '<div class="l n">-100</div>'
+
+
+def _key_chip(title: str, names: list[str]) -> str:
+    rows = "".join(f'<div class="l">{html.escape(SHORT_NAMES.get(n, n))}</div>' for n in names)
+    return f'<div class="sl-c sl-key"><div class="t">{html.escape(title)}</div>{rows}</div>'
+
+
+def _hover(enc, i: int) -> str:
+    who = (
+        "the first token: no position predicts it, so no strategy learns it"
+        if i == 0
+        else f"predicted by the logits at position {i - 1}"
+    )
+    return f"position {i} · id {enc.ids[i]} · {enc.tokens[i]} · {enc.roles[i]} {enc.kinds[i]} · {who}"
+
+
+def token_chips(item: Tokenized, labelled: dict[str, Labels], names: list[str] | None = None) -> str:
+    """Every token as a chip (text with visible whitespace, role colour, special marked) over label rows.
+
+    A key chip opens each turn and names the rows; hovering a chip shows its id, position and which
+    position's logits predict it. `prompt-weight` shows the weight; the other rows show ✓ or -100.
+    """
+    enc = item.encoded
+    names = [n for n in (names or list(labelled)) if n in labelled]
+    parts = [CSS, '<div class="sl-chips">']
+    turn = None
+    for i in range(len(enc)):
+        if enc.turns[i] != turn:
+            turn = enc.turns[i]
+            label = (
+                "text"
+                if turn is None or enc.roles[i] == "text"
+                else ("default system" if turn == -1 else f"turn {turn} · {enc.roles[i]}")
+            )
+            parts.append(_key_chip(label, names))
+        classes = f"sl-c sl-{enc.roles[i]}" + (" sp" if enc.special[i] else "")
+        cells = "".join(_cell(labelled[n], i, n == "prompt-weight") for n in names)
+        parts.append(
+            f'<div class="{classes}" title="{html.escape(_hover(enc, i))}">'
+            f'<div class="t">{html.escape(visible(enc.pieces[i]) or "∅")}</div>{cells}</div>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def legend(names: list[str]) -> str:
+    """One line naming the rows under each chip and how to read a cell."""
+    rows = ", ".join(f"<b>{html.escape(SHORT_NAMES.get(n, n))}</b> = {html.escape(n)}" for n in names)
+    return (
+        f'{CSS}<div class="sl-legend">Rows under each token, top to bottom: {rows}. '
+        "✓ = learned (its label is the token id), -100 = ignored, a number = the token's loss weight, "
+        "n/a = the strategy cannot label this example. Dark chips are special tokens; · is a space, "
+        "↵ a newline.</div>"
+    )
+
+
+def rendered_text(rendered: Rendered) -> str:
+    """The rendered text with role colours, template text in italics, special tokens as dark badges and
+    whitespace made visible (a newline shows ↵ and still breaks the line)."""
+    parts = [CSS, '<div class="sl-text-view">']
+    for seg in rendered.segments:
+        piece = rendered.text[seg.start : seg.end]
+        inner = html.escape(piece)
+        if seg.kind != "content":
+            inner = inner.replace(" ", '<span class="sl-ws">·</span>')
+        inner = inner.replace("\n", '<span class="sl-ws">↵</span>\n')
+        parts.append(f'<span class="sl-role-{html.escape(seg.role)} sl-kind-{html.escape(seg.kind)}">{inner}</span>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def sentences(items: list[str]) -> str:
+    """A bulleted list of sentences; `code` spans become <code>, everything else is escaped text."""
+    rows = []
+    for sentence in items:
+        parts = html.escape(sentence).split("`")
+        rows.append("".join(f"<code>{p}</code>" if k % 2 else p for k, p in enumerate(parts)))
+    return '<ul class="sl-list">' + "".join(f"<li>{r}</li>" for r in rows) + "</ul>"
+
+
+LOSS_NEUTRAL = math.log(10)  # p = 0.1: white on the loss scale; bluer is more confident, redder is worse
+LOSS_LIMIT = 2 * LOSS_NEUTRAL  # p = 0.01 and below: full red; a change of 4.6 nats or more: full colour
+
+
+def _diverging(value: float) -> str:
+    """A colour on one diverging scale with fixed limits: -1 blue, 0 white, +1 red (clipped)."""
+    x = max(-1.0, min(1.0, value))
+    if x < 0:
+        r, g, b = (int(255 + (c - 255) * -x) for c in (33, 102, 172))
+    else:
+        r, g, b = (int(255 + (c - 255) * x) for c in (178, 24, 43))
+    return f"rgb({r},{g},{b})"
+
+
+def loss_chips(positions, view: str = "after") -> str:
+    """Each token as a chip coloured by its loss (`before`, `after`) or by the change (`change`), on one
+    diverging scale with fixed limits, the value printed under it; trained tokens are underlined and ✓."""
+    parts = [CSS, '<div class="sl-chips">']
+    for p in positions:
+        before = p.base.loss
+        after = p.tuned.loss if p.tuned is not None else None
+        if view != "before" and after is None:
+            continue
+        if view == "change":
+            value, scaled, shown = after - before, (after - before) / LOSS_LIMIT, f"{after - before:+.2f}"
+        else:
+            value = before if view == "before" else after
+            scaled, shown = (value - LOSS_NEUTRAL) / LOSS_NEUTRAL, f"{value:.2f}"
+        title = (
+            f"position {p.position} · {p.token!r} · loss before {before:.3f}"
+            + (f" · after {after:.3f}" if after is not None else "")
+            + (" · trained" if p.trained else "")
+        )
+        style = f"background:{_diverging(scaled)}" + (";box-shadow:inset 0 -3px 0 #000" if p.trained else "")
+        parts.append(
+            f'<div class="sl-c" title="{html.escape(title)}"><div class="t" style="{style}">'
+            f"{html.escape(visible(p.token) or '∅')}</div>"
+            f'<div class="l">{shown}{" ✓" if p.trained else ""}</div></div>'
+        )
+    parts.append("</div>")
+    return "".join(parts)

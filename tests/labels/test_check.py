@@ -1,0 +1,82 @@
+"""Every finding of `check` triggered by a dataset built for it, and a clean dataset with none."""
+
+from lab.data.examples import Example, conversation, single_turn
+from lab.data.sources import load_sample
+from lab.labels.check import check
+from lab.labels.token_labels import LabelSettings
+from tests.conftest import DOG, tokenizer_copy
+
+
+def codes(findings):
+    return [(f.example, f.code) for f in findings]
+
+
+def test_clean_dataset_has_no_findings(tokenizer, tmp_path):
+    tok = tokenizer_copy(tokenizer, tmp_path, pad_token="<|endoftext|>")  # pad != eos
+    data = load_sample("spanish") + load_sample("multiturn")
+    assert check(data, tok, "classic", vocab_size=len(tok)) == []
+    assert check(data, tokenizer, "classic", strategies=("special-mask", "trl-completion")) == []
+
+
+def test_planted_problems(tokenizer):
+    long_answer = " ".join(["word"] * 60)
+    data = [
+        DOG,  # 0: eos masked (pad == eos)
+        conversation(("user", "Hello?")),  # 1: no assistant turn
+        conversation(("user", "  "), ("assistant", "ok")),  # 2: empty turn
+        single_turn("Write sixty words.", long_answer),  # 3: cut by max length
+    ]
+    found = check(data, tokenizer, "classic", strategies=("special-mask", "response-template"), max_length=30)
+    assert codes(found) == [
+        (0, "eos-masked"),
+        (1, "fully-masked"),
+        (2, "empty-turn"),
+        (2, "eos-masked"),
+        (3, "eos-masked"),
+        (3, "truncated"),
+    ]
+    by_code = {(f.example, f.code): f.message for f in found}
+    assert by_code[(1, "fully-masked")] == "example 1 has no assistant turn: nothing to learn"
+    assert by_code[(2, "empty-turn")] == "example 2: turn 0 (user) is empty"
+    assert by_code[(3, "truncated")] == "example 3 has 76 tokens: max length 30 cuts off 46 of its 61 completion tokens"
+    assert "never learns to stop" in by_code[(0, "eos-masked")]
+
+
+def test_template_not_found(tokenizer):
+    found = check(
+        [DOG],
+        tokenizer,
+        "classic",
+        strategies=("response-template",),
+        settings=LabelSettings(response_template="Assistant:"),
+    )
+    assert codes(found) == [(0, "template-not-found")]
+    assert "its ids alone are" in found[0].message and "in this text it tokenizes as [20108, 42]" in found[0].message
+
+
+def test_no_generation_tags_and_out_of_range_ids(tokenizer):
+    found = check([DOG], tokenizer, "chat-template", strategies=("trl-assistant", "trl-completion"), vocab_size=9000)
+    assert codes(found) == [(None, "no-generation-tags"), (0, "id-out-of-range")]
+    assert "token ids 9531, 9690, 11173, 19712, 22676 are outside" in found[1].message
+    assert "piece id is out of range" in found[1].message
+
+
+def test_fully_masked_under_one_strategy(tokenizer):
+    text_row = Example(text="no markers and no special tokens here")
+    found = check([text_row], tokenizer, "classic", strategies=("special-mask",))
+    assert codes(found) == [(0, "fully-masked")]
+
+
+def test_a_conversation_the_chat_template_refuses_is_unrenderable(tokenizer, tmp_path):
+    no_system = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+        "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    tok = tokenizer_copy(tokenizer, tmp_path, chat_template=no_system)
+    with_system = single_turn("Say hi.", "hi", system="Be brief.")
+    found = check([with_system, DOG], tok, "chat-template", strategies=("special-mask",))
+    assert codes(found) == [(0, "unrenderable")]
+    assert found[0].message == (
+        "example 0: the model's chat template cannot render this conversation: System role not supported"
+    )

@@ -1,0 +1,74 @@
+"""The HTML views: every token a chip with one row per strategy, escaped user text, counts per strategy."""
+
+import re
+
+from lab.data.examples import single_turn
+from lab.labels.compare import summarise
+from lab.labels.strategies import STRATEGIES, label_example
+from lab.labels.token_labels import LabelSettings
+from lab.labels.tokens import tokenize_example
+from lab.views.chips import legend, rendered_text, sentences, token_chips
+from tests.conftest import DOG, chip_texts
+
+
+# A literal chip list, laid out as it reads:
+# fmt: off
+def test_every_token_is_a_chip_with_one_cell_per_strategy(tokenizer):
+    item = tokenize_example(DOG, tokenizer, "classic")
+    labelled = label_example(item, tokenizer)
+    html = token_chips(item, labelled)
+    assert chip_texts(html, raw=True) == [
+        "↵", "↵", "###", "·Human", ":", "·How", "·do", "·you", "·say", "·&quot;", "dog", "&quot;", "·in", "·Spanish",
+        "?", "↵", "↵", "###", "·Assistant", ":", "&lt;|im_start|&gt;", "·per", "ro", "&lt;|im_end|&gt;"]
+    last = html.rsplit('<div class="sl-c sl-assistant sp"', 1)[1]  # the closing eos
+    cells = re.findall(r'<div class="l (\w)"[^>]*>([^<]*)</div>', last)
+    assert cells == [("y", "✓"), ("y", "✓"), ("n", "-100"), ("y", "✓"), ("x", "n/a"), ("y", "1")]
+    assert 'title="position 23 · id 2 · &lt;|im_end|&gt; · assistant special · predicted by the logits at ' \
+           'position 22"' in html
+    assert "the first token: no position predicts it" in html
+# fmt: on
+
+
+def test_only_the_chosen_strategies_get_rows_and_the_key_names_them(tokenizer):
+    item = tokenize_example(DOG, tokenizer, "classic")
+    html = token_chips(item, label_example(item, tokenizer), ["copy", "prompt-weight"])
+    key = html.split('<div class="sl-c sl-key">', 1)[1].split('<div class="sl-c ', 1)[0]
+    assert re.findall(r'<div class="l">([^<]*)</div>', key) == ["copy", "weight"]
+    assert '<div class="l y" style="opacity:0.33">0.1</div>' in html
+    assert "special-mask" in legend(STRATEGIES) and "-100 = ignored" in legend(STRATEGIES)
+
+
+def test_user_text_is_escaped_everywhere(tokenizer):
+    attack = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+    item = tokenize_example(single_turn(attack, attack), tokenizer, "chat-template")
+    for html in (
+        token_chips(item, label_example(item, tokenizer)),
+        rendered_text(item.rendered),
+        sentences([f"token 3 (`{attack}`) is {attack}"]),
+    ):
+        assert "<script" not in html and "<img" not in html and "&lt;" in html
+    assert sentences(["a `b<` c"]) == '<ul class="sl-list"><li>a <code>b&lt;</code> c</li></ul>'
+
+
+def test_rendered_text_marks_specials_and_keeps_newlines(tokenizer):
+    html = rendered_text(tokenize_example(DOG, tokenizer, "classic").rendered)
+    assert '<span class="sl-role-assistant sl-kind-special">&lt;|im_start|&gt;</span>' in html
+    assert '<span class="sl-ws">↵</span>\n' in html
+    assert "How do you say &quot;dog&quot; in Spanish?" in html
+
+
+def test_counts_per_strategy_and_the_prompt_share_of_the_loss(tokenizer):
+    item = tokenize_example(DOG, tokenizer, "classic")
+    rows = {r.name: r for r in summarise(item, label_example(item, tokenizer, settings=LabelSettings(0.1)), tokenizer)}
+    assert {n: r.trained for n, r in rows.items()} == {
+        "copy": 23,
+        "special-mask": 3,
+        "response-template": 3,
+        "trl-completion": 3,
+        "trl-assistant": 0,
+        "prompt-weight": 23,
+    }
+    assert rows["copy"].prompt_share == 20 / 23 and rows["special-mask"].prompt_share == 0
+    assert rows["response-template"].prompt_tokens == 1  # it learns the bos, which opens the answer
+    assert abs(rows["prompt-weight"].prompt_share - 2.0 / 5.0) < 1e-12  # 20 prompt tokens x 0.1 vs 3 x 1
+    assert rows["trl-assistant"].available is False and rows["trl-assistant"].prompt_share is None

@@ -1,0 +1,54 @@
+"""The figures as JSON: log-space bins, power-of-ten ticks, both means per dataset, the loss-share curve."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lab.labels.ratio import ExampleRatio, statistics_of
+from lab.views.figures import log_bins, loss_share_curve, power_of_ten, ratio_histogram
+
+
+def stats(*pairs):
+    return statistics_of([ExampleRatio(i, p, c) for i, (p, c) in enumerate(pairs)])
+
+
+def test_bins_are_cut_in_log_space():
+    edges = log_bins([0.01, 0.1, 1.0])
+    assert edges[0] == pytest.approx(-2.0) and edges[-1] == pytest.approx(0.1) and len(edges) == 22
+    assert np.allclose(np.diff(edges), 0.1)
+    assert [power_of_ten(e) for e in (-2, 0, 1)] == ["10⁻²", "1", "10¹"]
+
+
+def test_histogram_has_a_bar_trace_and_both_means_per_dataset():
+    reading, explain = stats((100, 1), (200, 1), (100, 2)), stats((10, 70), (10, 50))
+    figure = ratio_histogram({"reading": reading, "explain": explain}).to_plotly_json()
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    assert [b["name"] for b in bars] == ["reading", "explain"]
+    assert sum(bars[0]["y"]) == pytest.approx(100)  # shares of each dataset's own examples
+    means = [t for t in figure["data"] if t["type"] == "scatter"]
+    assert [m["name"] for m in means] == [
+        "reading: arithmetic mean",
+        "reading: geometric mean",
+        "explain: arithmetic mean",
+        "explain: geometric mean",
+    ]
+    assert means[0]["x"][0] == pytest.approx(math.log10(reading.arithmetic_mean))
+    assert means[1]["x"][0] == pytest.approx(math.log10(reading.geometric_mean))
+    labels = [a["text"] for a in figure["layout"]["annotations"]]
+    assert labels[0] == f"arithmetic mean {reading.arithmetic_mean:.3g}" and labels[3].startswith("geometric mean")
+    assert figure["layout"]["xaxis"]["ticktext"][0] == "10⁻³"
+
+
+def test_an_empty_dataset_draws_an_empty_figure_that_says_so():
+    figure = ratio_histogram({"none": statistics_of([])}).to_plotly_json()
+    assert figure["data"] == [] and "No example" in figure["layout"]["title"]["text"]
+
+
+def test_loss_share_curve_runs_from_w_0_001_to_1_and_marks_w():
+    figure = loss_share_curve({"d": stats((30, 10))}, 0.1).to_plotly_json()
+    curve, marker = figure["data"]
+    assert curve["x"][0] == pytest.approx(0.001) and curve["x"][-1] == pytest.approx(1.0)
+    assert curve["y"][-1] == pytest.approx(75.0)  # w = 1: P / (P + C)
+    assert marker["x"] == [0.1] and marker["y"][0] == pytest.approx(100 * 3 / 13)
+    assert figure["layout"]["xaxis"]["type"] == "log"
