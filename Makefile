@@ -1,4 +1,5 @@
-# SFT Lab. `make run` opens the app, `make test` runs every test; both install what they need first.
+# SFT Lab. `make run` opens the app, `make test` runs every test, `make lint` checks the code with ruff; each
+# installs what it needs first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test clean
+.PHONY: install browser run test lint format clean
 
 install: $(STAMP)
 
@@ -35,6 +36,15 @@ run: install
 
 test: install browser
 	$(PY) -m pytest -q
+
+# ruff (pinned in requirements.txt) lints and checks the formatting; `make format` rewrites it.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache test-artifacts
