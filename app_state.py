@@ -35,6 +35,8 @@ FORMAT = "format"
 TRUST_REMOTE_CODE = "trust_remote_code"
 PROMPT_WEIGHT = "prompt_weight"
 STRATEGY_CHOICE = "strategy_choice"
+PICKED = "picked_example"  # the example picker's widget
+PICKED_SAVED = "picked_example_saved"  # the workspace's choice when the picker last followed it
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,11 +78,16 @@ def runner():
     return runner_for(lab_home())
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
 def trained_model_for(run_id: str):
-    """A finished run's model (full weights, or its adapter on the base), for inference."""
+    """A run's fine-tuned model as its final weights are now (full weights, or its adapter on the base)."""
+    return _trained_model(run_id, run_store().weights_version(run_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _trained_model(run_id: str, version: str | None):
+    """Cached per run and per version of its weights: a resumed run that finishes gets its new weights."""
     store = run_store()
-    return load_trained(store.get(run_id).config, store.run_folder(run_id) / "final", "cpu")
+    return load_trained(store.get(run_id).config, store.final_weights(run_id), "cpu")
 
 
 def model_ref() -> str:
@@ -178,16 +185,25 @@ def examples() -> list[Example]:
 
 
 def example_picker(examples_: list[Example], label: str = "Example") -> int:
-    """A selectbox over the set whose choice is saved with the workspace, so every page shows the same one."""
+    """A selectbox over the set whose choice is saved with the workspace, so every page shows the same one.
+
+    The widget has a key and no `index`: a selectbox whose `index` changes between reruns is a new widget each
+    time, and the browser then drops every second pick. The saved choice is copied into the widget's state
+    only when it changed elsewhere (another page, a new example)."""
     ws = workspace()
-    selected = min(ws.state().selected, max(len(examples_) - 1, 0))
-    chosen = st.selectbox(
+    saved = min(ws.state().selected, max(len(examples_) - 1, 0))
+    if st.session_state.get(PICKED_SAVED) != saved or st.session_state.get(PICKED) not in range(len(examples_)):
+        st.session_state[PICKED] = st.session_state[PICKED_SAVED] = saved
+
+    def picked() -> None:
+        ws.save_state(selected=st.session_state[PICKED])
+        st.session_state[PICKED_SAVED] = st.session_state[PICKED]
+
+    st.selectbox(
         label,
         range(len(examples_)),
-        index=selected,
+        key=PICKED,
+        on_change=picked,
         format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}",
     )
-    chosen = 0 if chosen is None else chosen
-    if chosen != ws.state().selected:
-        ws.save_state(selected=chosen)
-    return chosen
+    return st.session_state[PICKED]

@@ -6,8 +6,10 @@ import streamlit as st
 
 import app_state
 from lab.errors import LabError
-from lab.labels import apply_chat_template
+from lab.labels.formats import special_token_strings
 from lab.look import DecodeSettings, decode, spread
+from lab.look.generate import PROMPT_FORMATS, adds_special_tokens, question_prompt
+from lab.views.chips import text_view
 
 store = app_state.run_store()
 st.title("Decoding")
@@ -16,17 +18,44 @@ st.caption(
     "total log-probability; sampling draws from the distribution reshaped by temperature, top-k and top-p."
 )
 
-finished = [r for r in store.list() if (store.run_folder(r.id) / "final").is_dir()]
+finished = store.with_weights()
 choices = ["base model"] + [r.id for r in finished]
 which = st.selectbox(
     "Model",
     choices,
+    key="decode-model",
     format_func=lambda c: (
         c if c == "base model" else f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method}"
     ),
 )
-question = st.text_area("Prompt", 'How do you say "day" in Spanish?', height=80)
-as_chat = st.toggle("Wrap it as a user turn in the chat template", value=True)
+run = None if which == "base model" else store.get(which)
+trained_format = run.config.format if run else app_state.fmt()
+question = st.text_area("Question", 'How do you say "day" in Spanish?', height=80)
+prompt_format = st.radio(
+    "Prompt format",
+    PROMPT_FORMATS,
+    index=PROMPT_FORMATS.index(trained_format),
+    horizontal=True,
+    key=f"decode-format-{which}",
+    help="The text the question becomes before the answer. It starts as the run's own format (the base model: "
+    "the sidebar's), as Train's “Answer with both” asks it; raw text sends the question alone.",
+)
+model_ref, trust = (
+    (run.config.model, run.config.trust_remote_code) if run else (app_state.model_ref(), app_state.trust_remote_code())
+)
+tokenizer = app_state.tokenizer_for(model_ref, trust)
+try:
+    prompt = question_prompt(question, tokenizer, prompt_format)
+except LabError as e:
+    st.error(f"The question cannot be put in the {prompt_format} format: {e}")
+    st.stop()
+add_specials = adds_special_tokens(prompt_format)
+st.markdown(
+    f"**Prompt sent** ({prompt_format}; the tokenizer's own special tokens "
+    f"{'added' if add_specials else 'not added: the template wrote them'})"
+)
+specials = special_token_strings(tokenizer)
+st.html(text_view(prompt, specials))
 length = st.slider("New tokens", 1, 128, 24)
 
 left, middle, right = st.columns(3)
@@ -49,28 +78,25 @@ if not st.session_state.get("decoded"):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def traces_for(which: str, model_ref: str, prompt: str, settings: DecodeSettings, chat: bool, _model, _tokenizer):
-    """Cached per model, prompt and settings, so moving the beam-step slider does not decode again."""
-    return decode(_model, _tokenizer, prompt, settings, add_special_tokens=not chat)
+def traces_for(
+    which: str,
+    weights: str | None,
+    model_ref: str,
+    prompt: str,
+    settings: DecodeSettings,
+    specials: bool,
+    _model,
+    _tokenizer,
+):
+    """Cached per model (and version of a run's weights), prompt and settings, so moving the beam-step slider
+    does not decode again."""
+    return decode(_model, _tokenizer, prompt, settings, add_special_tokens=specials)
 
 
-if which == "base model":
-    model_ref, trust = app_state.model_ref(), app_state.trust_remote_code()
+if run is None:
     model = app_state.model_for(model_ref, "cpu", trust)
 else:
-    run = store.get(which)
-    model_ref, trust = run.config.model, run.config.trust_remote_code
     model = app_state.trained_model_for(which)
-tokenizer = app_state.tokenizer_for(model_ref, trust)
-try:
-    prompt = (
-        apply_chat_template(tokenizer, [{"role": "user", "content": question}], generation_prompt=True)
-        if as_chat
-        else question
-    )
-except LabError as e:
-    st.error(str(e))
-    st.stop()
 
 runs = [
     (left, DecodeSettings("greedy", length)),
@@ -92,14 +118,15 @@ for column, settings in runs:
     with column:
         try:
             with st.spinner(f"{settings.strategy}…"):
-                traces = traces_for(which, model_ref, prompt, settings, as_chat, model, tokenizer)
+                weights = store.weights_version(which) if run else None
+                traces = traces_for(which, weights, model_ref, prompt, settings, add_specials, model, tokenizer)
         except LabError as e:
             st.error(f"{settings.strategy}: {e}.")
             continue
         for k, trace in enumerate(traces[: settings.num_return if settings.strategy == "beam" else 1]):
             head = f"beam {k} · score {trace.score:.3f}" if trace.score is not None else "output"
             st.markdown(head)
-            st.code(trace.text, language=None, wrap_lines=True)
+            st.html(text_view(trace.text, specials))
         first = traces[0]
         st.dataframe(
             [

@@ -18,13 +18,19 @@ st.caption(
     "its strategy counts (seed 002)."
 )
 
-finished = [r for r in store.list() if (store.run_folder(r.id) / "final").is_dir()]
+finished = {r.id: r for r in store.with_weights()}
 if not finished:
-    st.info("No finished run yet: train one on the Train page, then come back.")
+    st.info("No finished run yet: train one on the Train page, then come back. A run shows here once it ends.")
     st.stop()
-run = st.selectbox(
-    "Run", finished, format_func=lambda r: f"{r.id} · {r.config.strategy} · {r.config.method} · {r.status}"
-)
+run = finished[
+    st.selectbox(
+        "Run",
+        list(finished),
+        format_func=lambda i: (
+            f"{i} · {finished[i].config.strategy} · {finished[i].config.method} · {finished[i].status}"
+        ),
+    )
+]
 config = run.config
 source = st.radio("Examples", ["the run's training examples", "the current set"], horizontal=True)
 examples = store.examples(run.id) if source.startswith("the run") else app_state.examples()
@@ -33,8 +39,9 @@ top_k = st.slider("Top-k candidates", 1, 20, 5)
 
 
 @st.cache_data(show_spinner="Running the base and the fine-tuned model…", max_entries=16)
-def positions_for(run_id: str, revision: int, index: int, top_k: int, _example, _config):
-    """Cached per run, example (the set's saved revision, or 0 for the run's own) and k."""
+def positions_for(run_id: str, weights: str, revision: int, index: int, top_k: int, _example, _config):
+    """Cached per run and version of its weights, example (the set's saved revision, or 0 for the run's own)
+    and k."""
     tokenizer = app_state.tokenizer_for(_config.model, _config.trust_remote_code)
     item = tokenize_example(_example, tokenizer, _config.format)
     labels = label_example(item, tokenizer, (_config.strategy,), LabelSettings(_config.prompt_weight))[_config.strategy]
@@ -48,7 +55,8 @@ if note:
     st.warning(note)
 try:
     revision = 0 if source.startswith("the run") else app_state.workspace().revision()
-    positions, labels = positions_for(run.id, revision, index, top_k, examples[index], config)
+    weights = store.weights_version(run.id)
+    positions, labels = positions_for(run.id, weights, revision, index, top_k, examples[index], config)
 except LabError as e:
     st.error(f"Example #{index} cannot be inspected: {e}")
     st.stop()

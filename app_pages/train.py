@@ -6,13 +6,16 @@ import streamlit as st
 
 import app_state
 from lab.common import RESUMABLE, WITH_WEIGHTS
-from lab.data import load_sample, single_turn
+from lab.data import load_sample
 from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import STRATEGIES
-from lab.look import greedy_answer, prompt_text
+from lab.labels.formats import special_token_strings
+from lab.look import greedy_answer
+from lab.look.generate import question_prompt
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
 from lab.views import loss_curves
+from lab.views.chips import text_view
 
 SELECTED = "train_selected_run"
 DEFAULTS = RunConfig()
@@ -132,13 +135,14 @@ def live_run() -> None:
     if run.active and stop.button("Stop", key=f"stop-{run.id}", disabled=run.stop_requested):
         store.request_stop(run.id)
     if run.total_steps:
-        elapsed, done = last.get("elapsed") or 0.0, run.step / run.total_steps
-        eta = elapsed / done * (1 - done) if done else 0.0
+        seconds, left = run.seconds(last or None), run.seconds_left(last or None)
+        timing = f" · about {left:.0f} s left" if left is not None else ""
+        if not run.active and seconds is not None:
+            timing = f" · trained {seconds:.1f} s"
         st.progress(
-            done,
-            text=f"step {run.step}/{run.total_steps} · epoch {last.get('epoch', 0):.1f}/"
-            f"{run.config.epochs} · {last.get('tokens_per_s', 0):.0f} tokens/s"
-            + (f" · about {eta:.0f} s left" if run.active else f" · took {elapsed:.1f} s"),
+            run.step / run.total_steps,
+            text=f"step {run.step}/{run.total_steps} · epoch {last.get('epoch', 0):.1f}/{run.config.epochs} · "
+            f"{last.get('tokens_per_s', 0):.0f} tokens/s" + timing,
         )
     elif run.active:
         st.progress(0.0, text="loading the model and tokenizing…")
@@ -153,40 +157,56 @@ def live_run() -> None:
 live_run()
 
 st.subheader("Runs")
-finals = store.last_metrics()
-table = st.dataframe(
-    [
-        {
-            "run": r.id,
-            "status": r.status,
-            "strategy": r.config.strategy,
-            "method": r.config.method,
-            "engine": r.config.engine,
-            "examples": r.examples,
-            "steps": f"{r.step}/{r.total_steps}",
-            "loss": finals.get(r.id, {}).get("loss"),
-            "prompt loss": finals.get(r.id, {}).get("prompt_loss"),
-            "completion loss": finals.get(r.id, {}).get("completion_loss"),
-            "seconds": round(r.duration, 1) if r.duration is not None else None,
-            "note": r.message,
+
+
+@st.fragment(run_every=1.0 if active else None)
+def runs_table() -> None:
+    """Every run with its progress and last losses, redrawn with the live view while anything trains."""
+    runs_now = store.list()
+    finals = store.last_metrics()
+    rows = []
+    for r in runs_now:
+        last = finals.get(r.id)
+        seconds = r.seconds(last)
+        rows.append(
+            {
+                "run": r.id,
+                "status": r.status,
+                "strategy": r.config.strategy,
+                "method": r.config.method,
+                "engine": r.config.engine,
+                "examples": r.examples,
+                "steps": f"{r.step}/{r.total_steps}" if r.total_steps else ("loading" if r.active else "-"),
+                "loss": (last or {}).get("loss"),
+                "prompt loss": (last or {}).get("prompt_loss"),
+                "completion loss": (last or {}).get("completion_loss"),
+                "seconds": round(seconds, 1) if seconds is not None else None,
+                "note": r.message,
+            }
+        )
+    table = st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="runs_table",
+        column_config={
+            k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss", "completion loss")
         }
-        for r in runs
-    ],
-    hide_index=True,
-    width="stretch",
-    on_select="rerun",
-    selection_mode="single-row",
-    key="runs_table",
-    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss", "completion loss")},
-)
-st.caption(
-    "Select a row to open its run. Losses are the last logged step's; prompt and completion losses are "
-    "measured whatever the run trained on."
-)
-picked_rows = table.selection.rows if table and table.selection else []
-if picked_rows and ids[picked_rows[0]] != st.session_state[SELECTED]:
-    st.session_state[SELECTED] = ids[picked_rows[0]]
-    st.rerun()
+        | {"seconds": st.column_config.NumberColumn(help="training time, summed over every stop and resume")},
+    )
+    st.caption(
+        "Select a row to open its run. Losses are the last logged step's; prompt and completion losses are "
+        "measured whatever the run trained on."
+    )
+    picked_rows = table.selection.rows if table and table.selection else []
+    if picked_rows and runs_now[picked_rows[0]].id != st.session_state[SELECTED]:
+        st.session_state[SELECTED] = runs_now[picked_rows[0]].id
+        st.rerun()
+
+
+runs_table()
 run = store.get(st.session_state[SELECTED])
 actions = st.columns(3)
 if run.status in RESUMABLE and actions[0].button(
@@ -208,7 +228,7 @@ if run.status in WITH_WEIGHTS and final.is_dir():
     question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
     if st.button("Answer with both"):
         run_tokenizer = app_state.tokenizer_for(run.config.model, run.config.trust_remote_code)
-        prompt = prompt_text(single_turn(question, "x"), run_tokenizer, run.config.format)
+        prompt = question_prompt(question, run_tokenizer, run.config.format)
         started = time.perf_counter()
         with st.spinner("Generating with the base and the fine-tuned model…"):
             base = greedy_answer(
@@ -220,9 +240,10 @@ if run.status in WITH_WEIGHTS and final.is_dir():
             tuned = greedy_answer(app_state.trained_model_for(run.id), run_tokenizer, prompt, run.config.format)
         left, right = st.columns(2)
         left.markdown("**Base model**")
-        left.code(base, language=None)
+        specials = special_token_strings(run_tokenizer)
+        left.html(text_view(base, specials))
         right.markdown(f"**Fine-tuned ({run.id})**")
-        right.code(tuned, language=None)
+        right.html(text_view(tuned, specials))
         st.caption(
             f"Greedy, 8 new tokens, {time.perf_counter() - started:.1f} s. The prompt ends where the answer "
             "starts in the run's format; special tokens are shown."

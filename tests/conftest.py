@@ -69,6 +69,12 @@ def chip_texts(page_html: str, raw: bool = False) -> list[str]:
     return texts if raw else [html.unescape(text) for text in texts]
 
 
+def shown_texts(htmls: list[str]) -> list[str]:
+    """The texts shown by `text_view` in some HTML elements, in order, as plain text (↵ marks dropped)."""
+    views = [part for h in htmls for part in h.split('class="sl-text-view">')[1:]]
+    return [html.unescape(re.sub(r"<[^>]+>", "", v.split("</div>")[0])).replace("↵\n", "\n") for v in views]
+
+
 def fresh_lab_home(tmp_path: Path) -> Path:
     """An empty lab home whose models/ is the test run's, so that the shipped model converts once per run."""
     from lab.common import lab_home

@@ -102,7 +102,7 @@ def run_json(run: Run, store: RunStore) -> dict:
         "message": run.message,
         "step": run.step,
         "total_steps": run.total_steps,
-        "duration_s": run.duration,
+        "duration_s": run.seconds(last),
         "loss": last.get("loss"),
         "prompt_loss": last.get("prompt_loss"),
         "completion_loss": last.get("completion_loss"),
@@ -116,7 +116,8 @@ def run_line(run: Run, store: RunStore) -> str:
     losses = " ".join(
         f"{k}={last[k]:.4f}" for k in ("loss", "prompt_loss", "completion_loss") if last.get(k) is not None
     )
-    took = f"{run.duration:.1f}s" if run.duration is not None else "-"
+    seconds = run.seconds(last)
+    took = f"{seconds:.1f}s" if seconds is not None else "-"
     return (
         f"{run.id}  {run.status:<11} {run.config.strategy:<17} {run.config.method:<4} step {run.step}/"
         f"{run.total_steps}  {took}  {losses}" + (f"  ({run.message})" if run.message else "")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import torch
 
 from lab.common import pad_id
-from lab.data.examples import Example
+from lab.data.examples import Example, single_turn
 from lab.errors import LabError
 from lab.labels.formats import apply_chat_template, render
+
+RAW_TEXT = "raw text"  # the question as it is, no format around it
+PROMPT_FORMATS = ("classic", "chat-template", RAW_TEXT)
 
 
 def prompt_text(example: Example, tokenizer, fmt: str) -> str:
@@ -22,9 +25,23 @@ def prompt_text(example: Example, tokenizer, fmt: str) -> str:
     return apply_chat_template(tokenizer, row["prompt"], generation_prompt=True)
 
 
+def question_prompt(question: str, tokenizer, fmt: str) -> str:
+    """The text a question becomes before its answer: a one-turn example's prompt in `fmt` (classic or
+    chat-template, as a run trained on it), or the question itself as raw text."""
+    if fmt == RAW_TEXT:
+        return question
+    return prompt_text(single_turn(question, "x"), tokenizer, fmt)
+
+
+def adds_special_tokens(fmt: str) -> bool:
+    """Whether a prompt in `fmt` is tokenized with the tokenizer's own special tokens (the chat template
+    writes its own), as training tokenized it."""
+    return fmt != "chat-template"
+
+
 def greedy_answer(model, tokenizer, prompt: str, fmt: str, max_new_tokens: int = 8) -> str:
     """Greedy continuation of `prompt`, special tokens kept (an `<|im_end|>` shows the model stopping)."""
-    encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=fmt != "chat-template")
+    encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=adds_special_tokens(fmt))
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model.generate(

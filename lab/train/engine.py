@@ -38,7 +38,7 @@ def train_lab(
     `checkpoint(step, state)` is called at the end of an epoch when `checkpoint_seconds` have passed since the
     last one, and always when a stop ends the run; `resume` is such a state, and training goes on from the
     batch after it with the same data order, so a stopped and resumed run takes the same steps as one that
-    never stopped.
+    never stopped. Reported `elapsed` counts the training time of every step so far, across resumes.
     """
     torch.manual_seed(config.seed)
     keep_freed_memory()
@@ -71,6 +71,11 @@ class _Loop:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: max(0.0, 1 - s / self.total))
         self.dtype = autocast_dtype(config.dtype, device)
         self.step = 0
+        self.elapsed_before = 0.0  # training time of the steps a resumed run had already taken
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.start
 
     def state(self, epoch: int, batch: int) -> dict:
         """What a checkpoint keeps besides the weights: where the next step starts."""
@@ -80,6 +85,7 @@ class _Loop:
             "step": self.step,
             "epoch": epoch,
             "batch": batch,
+            "elapsed": self.elapsed(),
         }
 
     def run(self, report: Reporter, checkpoint: Checkpoint | None, resume: dict | None) -> str:
@@ -88,7 +94,9 @@ class _Loop:
             self.optimizer.load_state_dict(resume["optimizer"])
             self.scheduler.load_state_dict(resume["scheduler"])
             self.step, position = resume["step"], (resume["epoch"], resume.get("batch", 0))
-        start, tokens, last_save = time.perf_counter(), 0, time.perf_counter()
+            self.elapsed_before = resume.get("elapsed", 0.0)
+        self.start = last_save = time.perf_counter()
+        tokens = 0
         for epoch in range(position[0], config.epochs):
             batches = run_batches(self.items, config, epoch)
             for first in range(position[1] if epoch == position[0] else 0, len(batches), config.grad_accum):
@@ -102,11 +110,12 @@ class _Loop:
                 self.scheduler.step()
                 self.step += 1
                 tokens += sum(b.tokens for b in window)
-                elapsed = time.perf_counter() - start
+                session = time.perf_counter() - self.start
                 done = epoch + (first + len(window)) / len(batches)
                 lr = self.scheduler.get_last_lr()[0]
-                speed = tokens / elapsed if elapsed else 0.0
-                if logging and not report(StepReport(self.step, self.total, done, *losses, lr, speed, elapsed)):
+                speed = tokens / session if session else 0.0
+                step = StepReport(self.step, self.total, done, *losses, lr, speed, self.elapsed())
+                if logging and not report(step):
                     if checkpoint and self.step < self.total:
                         after = first + config.grad_accum
                         next_batch = (epoch, after) if after < len(batches) else (epoch + 1, 0)

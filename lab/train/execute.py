@@ -61,6 +61,8 @@ def _train_with_lab(
     model = model_for_training(config, device)
     checkpoint_dir = folder / "checkpoint"
     resume = load_checkpoint(model, config, checkpoint_dir)
+    if resume and "elapsed" not in resume:  # a checkpoint saved before it kept its time: the metrics did
+        resume["elapsed"] = (store.metric_at(run_id, resume["step"]) or {}).get("elapsed") or 0.0
     store.drop_metrics_after(run_id, resume["step"] if resume else 0)
     store.set_status(run_id, "running", f"resumed from step {resume['step']}" if resume else "")
 

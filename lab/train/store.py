@@ -60,11 +60,21 @@ class Run:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    @property
-    def duration(self) -> float | None:
+    def seconds(self, last: dict | None) -> float | None:
+        """How long the run has trained: the last logged step's elapsed time, which counts every step across
+        stops and resumes (and not the time between them); before any step, the wall time since it started."""
+        if last and last.get("elapsed") is not None:
+            return last["elapsed"]
         if self.started is None:
             return None
         return (self.finished or time.time()) - self.started
+
+    def seconds_left(self, last: dict | None) -> float | None:
+        """While it trains: the steps still to take at the pace of the steps taken so far."""
+        trained = self.seconds(last) if last else None
+        if not self.active or not trained or not last.get("step") or not self.total_steps:
+            return None
+        return trained / last["step"] * (self.total_steps - last["step"])
 
 
 def _alive(pid: int | None) -> bool:
@@ -105,6 +115,22 @@ class RunStore:
 
     def run_folder(self, run_id: str) -> Path:
         return self.folder / run_id
+
+    def final_weights(self, run_id: str) -> Path:
+        """The folder of a run's final weights (full, or a LoRA adapter), written when it ends or stops."""
+        return self.run_folder(run_id) / "final"
+
+    def weights_version(self, run_id: str) -> str | None:
+        """What identifies the final weights as written (None before there are any): it changes whenever they
+        are written again, as when a stopped run is resumed and finishes, so caches keyed by it stay true."""
+        files = sorted(self.final_weights(run_id).glob("*.safetensors"))
+        if not files:
+            return None
+        return ";".join(f"{f.name}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
+
+    def with_weights(self) -> list[Run]:
+        """Runs that are not training and have final weights to look at (newest first)."""
+        return [r for r in self.list() if not r.active and self.weights_version(r.id)]
 
     def create(self, config: RunConfig, examples: list[Example]) -> str:
         """A new queued run: its folder (config.json, examples.jsonl) and its row."""
@@ -175,6 +201,12 @@ class RunStore:
                 "UPDATE runs SET step = ?, total_steps = ? WHERE id = ?", (report.step, report.total_steps, run_id)
             )
             db.execute("COMMIT")
+
+    def metric_at(self, run_id: str, step: int) -> dict | None:
+        """The metrics logged at one step of a run, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM metrics WHERE run_id = ? AND step = ?", (run_id, step)).fetchone()
+        return dict(row) if row else None
 
     def drop_metrics_after(self, run_id: str, step: int) -> None:
         """Forget the metrics past a checkpoint a run resumes from: those steps are trained again."""

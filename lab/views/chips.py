@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import math
+import re
+from collections.abc import Sequence
 
 from lab.common import IGNORE_INDEX
 from lab.labels.formats import Rendered
@@ -140,6 +142,19 @@ def rendered_text(rendered: Rendered) -> str:
             inner = inner.replace(" ", '<span class="sl-ws">·</span>')
         inner = inner.replace("\n", '<span class="sl-ws">↵</span>\n')
         parts.append(f'<span class="sl-role-{html.escape(seg.role)} sl-kind-{html.escape(seg.kind)}">{inner}</span>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def text_view(text: str, specials: Sequence[str] = ()) -> str:
+    """Text as a model reads or writes it (a prompt, an answer): special tokens (longest first) as dark badges,
+    every newline shown as ↵ and kept, everything escaped."""
+    pattern = "|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True) if s)
+    pieces = re.split(f"({pattern})", text) if pattern else [text]
+    parts = [CSS, '<div class="sl-text-view">']
+    for k, piece in enumerate(pieces):
+        inner = html.escape(piece).replace("\n", '<span class="sl-ws">↵</span>\n')
+        parts.append(f'<span class="sl-kind-special">{inner}</span>' if k % 2 else inner)
     parts.append("</div>")
     return "".join(parts)
 

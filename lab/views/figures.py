@@ -186,12 +186,24 @@ def loss_curves(metrics: list[dict], run_id: str) -> go.Figure:
         height=360,
         uirevision=f"loss-{run_id}",
         title=dict(text="Loss per optimizer step"),
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        xaxis=dict(title=dict(text="step"), rangemode="tozero", **whole_ticks(max(steps, default=1))),
         yaxis=dict(title=dict(text="cross-entropy (nats)"), rangemode="tozero"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         margin=dict(t=70),
     )
     return figure
+
+
+def whole_ticks(last: float, most: int = 10) -> dict:
+    """x-axis settings that tick whole numbers only, 1, 2 or 5 x 10^k apart, at most `most` of them: a step
+    axis never reads 0.5 or 1.5."""
+    exponent = 0
+    while True:
+        for base in (1, 2, 5):
+            dtick = base * 10**exponent
+            if last / dtick <= most:
+                return dict(tick0=0, dtick=dtick, tickformat="d")
+        exponent += 1
 
 
 def candidates_figure(position) -> go.Figure:

@@ -6,9 +6,9 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from lab.data import load_sample
-from lab.train import RunConfig, RunStore, execute
+from lab.train import RunStore
 from tests.app.conftest import open_app
+from tests.conftest import shown_texts
 
 TRAIN = "app_pages/train.py"
 
@@ -59,7 +59,7 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_answers_and_can_be_d
     prompt = '\n\n### Human: How do you say "day" in Spanish?\n\n### Assistant:<|im_start|>'  # classic, seed 000
     base = greedy(tiny_model_dir, tokenizer, prompt)
     tuned = greedy(store.run_folder(run.id) / "final", tokenizer, prompt)
-    assert [c.value for c in at.code] == [base, tuned] and base != tuned
+    assert shown_texts([h.value for h in at.get("html")]) == [base, tuned] and base != tuned
 
     assert any(m.value == f"Delete run {run.id}, its metrics and its weights?" for m in at.markdown)
     assert [r.id for r in store.list()] == [run.id]  # asking is not deleting
@@ -96,38 +96,3 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home,
     {b.label: b for b in at.button}["Train"].click().run()
     assert any("cannot be fully fine-tuned" in e.value for e in at.error)
     assert RunStore(app_home).list() == []
-
-
-def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_model_dir):
-    at = open_app("app_pages/inside.py")
-    assert not at.exception and any("No finished run yet" in i.value for i in at.info)
-    store = RunStore(app_home)
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2, dtype="fp32"), load_sample("spanish"))
-    assert execute(store, run_id) == "done"
-    at.run()
-    assert not at.exception
-    labels = [m.label for m in at.metric]
-    assert labels[:2] == ["mean prompt loss", "mean completion loss"]
-    chips = [h.value for h in at.get("html")]
-    assert len(chips) == 3 and all("sl-chips" in c for c in chips)
-    assert chips[0].count('class="sl-c"') == 23  # every token after the first, predicted
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert "loss = -log p" in figure["layout"]["title"]["text"]
-    at.slider[0].set_value(2).run()  # top-k
-    assert not at.exception
-    assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]) == 2
-
-
-def test_decoding_shows_three_strategies_and_names_bad_settings(app_home, tiny_model_dir):
-    at = open_app("app_pages/decoding.py", model_input=str(tiny_model_dir))
-    assert not at.exception
-    at.slider[0].set_value(6).run()
-    {b.label: b for b in at.button}["Decode"].click().run()
-    assert not at.exception
-    assert len(at.code) == 4  # greedy, two beams, the first sample
-    assert len(at.dataframe) == 4  # three traces and the beam step's candidates
-    assert any("Spread over the samples" in m.value for m in at.markdown)
-    top_p = [n for n in at.number_input if n.label == "Top-p"][0]
-    top_p.set_value(0.0).run()
-    assert any("sample: top_p must be in (0, 1]" in e.value for e in at.error)
-    assert len(at.code) == 3  # greedy and beam still answer

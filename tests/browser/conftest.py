@@ -45,7 +45,8 @@ def lab_home(tokenizer, tmp_path) -> Path:
 
 @pytest.fixture
 def serve(lab_home):
-    """Start the app on a free port with `lab_home`; returns a function giving its URL (started once)."""
+    """Start the app on a free port with `lab_home`, with the project's .streamlit/config.toml as `make run`
+    has it; returns a function giving its URL (started once)."""
     procs = []
 
     def start() -> str:
@@ -65,8 +66,6 @@ def serve(lab_home):
                 str(port),
                 "--server.headless",
                 "true",
-                "--server.fileWatcherType",
-                "none",
             ],
             cwd=ROOT,
             env=env,
@@ -75,6 +74,7 @@ def serve(lab_home):
         )
         url = f"http://127.0.0.1:{port}"
         procs.append((proc, url, log))
+        start.pid = proc.pid  # the server's process, for tests that measure it
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

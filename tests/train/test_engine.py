@@ -153,6 +153,10 @@ def test_a_run_stopped_mid_epoch_and_resumed_takes_the_same_steps_as_one_that_ne
     train_lab(again, items, config, "cpu", lambda r: rest.append(r) or True, tokenizer.pad_token_id, resume=saved[0])
     assert [r.step for r in first + rest] == [r.step for r in straight] == list(range(1, 10))
     assert [r.loss for r in first + rest] == pytest.approx([r.loss for r in straight], abs=1e-6)
+    # the training time goes on from the checkpoint's: elapsed counts every step across the resume
+    assert saved[0]["elapsed"] >= first[-1].elapsed
+    assert all(a.elapsed <= b.elapsed for a, b in zip(first + rest, (first + rest)[1:]))
+    assert rest[0].elapsed > saved[0]["elapsed"]
 
 
 def test_a_huge_learning_rate_fails_with_a_sentence(tokenizer, tiny_model_dir):

@@ -1,5 +1,6 @@
 """The run store and the runner: queueing, stop, a killed process, resume, old runs, failures in words."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -7,6 +8,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from lab.data.sources import load_sample
 from lab.models.references import load_tokenizer
@@ -144,3 +147,27 @@ def test_a_run_saved_before_the_token_budget_resumes_with_its_original_batches(t
     same = store.create(RunConfig.from_json(saved | {"batch_tokens": 1 << 30}), load_sample("reading"))
     assert execute(store, same) == "done"
     assert [m["loss"] for m in store.metrics(old)] == [m["loss"] for m in store.metrics(same)]
+
+
+def test_a_resumed_runs_time_counts_its_steps_not_the_pause(tiny_model_dir, tmp_path):
+    """Elapsed, the time left and the run's seconds count training across stop and resume, not the gap."""
+    runner = Runner(RunStore(tmp_path))
+    store = runner.store
+    run_id = runner.submit(config(tiny_model_dir, epochs=60), load_sample("spanish"))
+    wait_for(lambda: store.get(run_id).step >= 5)
+    store.request_stop(run_id)
+    wait_for(lambda: not store.get(run_id).active)
+    stopped = store.get(run_id)
+    at_stop = store.metrics(run_id)[-1]
+    assert stopped.seconds(at_stop) == at_stop["elapsed"] and stopped.seconds_left(at_stop) is None
+    time.sleep(2.0)  # the pause between stop and resume is not training
+    runner.resume(run_id)
+    wait_for(lambda: store.get(run_id).status == "done")
+    run, metrics = store.get(run_id), store.metrics(run_id)
+    elapsed = [m["elapsed"] for m in metrics]
+    assert [m["step"] for m in metrics] == list(range(1, 181)) and elapsed == sorted(elapsed)
+    assert elapsed[stopped.step] > at_stop["elapsed"]  # the first step after the resume goes on counting
+    assert run.seconds(metrics[-1]) == elapsed[-1] < (run.finished - run.started) - 1.5
+    halfway = dict(metrics[89], step=90)
+    running = dataclasses.replace(run, status="running", total_steps=180)
+    assert running.seconds_left(halfway) == pytest.approx(halfway["elapsed"])  # half done: as long again

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.labels.ratio import ExampleRatio, statistics_of
-from lab.views.figures import log_bins, loss_share_curve, power_of_ten, ratio_histogram
+from lab.views.figures import log_bins, loss_curves, loss_share_curve, power_of_ten, ratio_histogram
 
 
 def stats(*pairs):
@@ -52,3 +52,11 @@ def test_loss_share_curve_runs_from_w_0_001_to_1_and_marks_w():
     assert curve["y"][-1] == pytest.approx(75.0)  # w = 1: P / (P + C)
     assert marker["x"] == [0.1] and marker["y"][0] == pytest.approx(100 * 3 / 13)
     assert figure["layout"]["xaxis"]["type"] == "log"
+
+
+@pytest.mark.parametrize("steps, dtick", [(3, 1), (10, 1), (11, 2), (45, 5), (400, 50), (15000, 2000)])
+def test_the_step_axis_ticks_whole_steps_only(steps, dtick):
+    metrics = [{"step": s, "loss": 1.0, "prompt_loss": 2.0, "completion_loss": 0.5} for s in range(1, steps + 1)]
+    axis = loss_curves(metrics, "run").to_plotly_json()["layout"]["xaxis"]
+    assert (axis["dtick"], axis["tick0"], axis["tickformat"]) == (dtick, 0, "d")
+    assert steps / axis["dtick"] <= 10
