@@ -20,6 +20,7 @@ CODES = (
     "empty-turn",
     "id-out-of-range",
     "unrenderable",
+    "prompt-trained",
 )
 TRL_DEFAULT_MAX_LENGTH = 1024  # SFTConfig's default max_length: longer examples are cut there
 

@@ -24,6 +24,8 @@ from lab.labels.tokens import Tokenized
 from lab.labels.trl_labels import trl_labels
 
 STRATEGIES = ("copy", "special-mask", "response-template", "trl-completion", "trl-assistant", "prompt-weight")
+COMPLETION_ONLY = ("special-mask", "response-template", "trl-completion", "trl-assistant")  # answers alone
+PROMPT_ROLES = ("system", "user")  # what the model is given, never what it should learn to write
 DESCRIPTIONS = {
     "copy": "labels copied from input_ids: every token is learned, prompt included",
     "special-mask": "-100 from the start through each bos; the answer and its eos are learned",
@@ -64,10 +66,12 @@ def special_mask(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
     outside = sorted({enc.roles[i] for i, k in enumerate(keep) if k and enc.roles[i] not in ("assistant",)})
     if outside:
         count = sum(1 for i, k in enumerate(keep) if k and enc.roles[i] != "assistant")
+        prompt = set(outside) & set(PROMPT_ROLES)
         return result.with_notes(
             Note(
                 f"special-mask learns {count} {'/'.join(outside)} tokens: in this format the bos "
-                f"{token_name(tokenizer, bos)} opens every turn, not only the answers"
+                f"{token_name(tokenizer, bos)} opens every turn, not only the answers",
+                "prompt-trained" if prompt else "",
             )
         )
     return result
@@ -218,12 +222,24 @@ def label_example(
 
 
 def _diagnose(name: str, item: Tokenized, labels: Labels, tokenizer) -> Labels:
-    """Add the problems every strategy can have: nothing learned, or an answer's eos masked."""
+    """Add the problems every strategy can have: nothing learned, prompt tokens learned by a completion-only
+    strategy, or an answer's eos masked."""
     if not labels.available:
         return labels
     if labels.counted == 0 and not any(n.code == "template-not-found" for n in labels.notes):
         return labels.with_notes(Note(f"{name} learns no token of this example: nothing to learn", "fully-masked"))
     eos, enc = tokenizer.eos_token_id, item.encoded
+    found = []
+    prompt = [i for i in range(1, len(enc)) if labels.trained(i) and enc.roles[i] in PROMPT_ROLES]
+    if name in COMPLETION_ONLY and prompt and not any(n.code == "prompt-trained" for n in labels.notes):
+        roles = "/".join(sorted({"system" if enc.roles[i] == "system" else "user" for i in prompt}))
+        found.append(
+            Note(
+                f"{name} learns {len(prompt)} {roles} tokens (token {prompt[0]} first): a completion-only mask "
+                "should learn the answers alone",
+                "prompt-trained",
+            )
+        )
     masked_eos = [
         i
         for i in range(1, len(enc))
@@ -234,11 +250,11 @@ def _diagnose(name: str, item: Tokenized, labels: Labels, tokenizer) -> Labels:
         and any(labels.trained(j) for j in range(1, len(enc)) if enc.turns[j] == enc.turns[i])
     ]
     if masked_eos and not any(n.code == "eos-masked" for n in labels.notes):
-        return labels.with_notes(
+        found.append(
             Note(
                 f"{name} masks the eos {token_name(tokenizer, eos)} that ends an answer (token {masked_eos[0]}): "
                 "the model never learns to stop",
                 "eos-masked",
             )
         )
-    return labels
+    return labels.with_notes(*found)

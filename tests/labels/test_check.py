@@ -14,8 +14,22 @@ def codes(findings):
 def test_clean_dataset_has_no_findings(tokenizer, tmp_path):
     tok = tokenizer_copy(tokenizer, tmp_path, pad_token="<|endoftext|>")  # pad != eos
     data = load_sample("spanish") + load_sample("multiturn")
-    assert check(data, tok, "classic", vocab_size=len(tok)) == []
+    assert check(load_sample("spanish"), tok, "classic", vocab_size=len(tok)) == []
     assert check(data, tokenizer, "classic", strategies=("special-mask", "trl-completion")) == []
+    # The old collator learns the `\n\n` of the next `### Human:` after every answer but the last
+    found = check(data, tok, "classic", vocab_size=len(tok))
+    assert codes(found) == [(i, "prompt-trained") for i in range(5, 10)]
+    assert found[0].message == (
+        "example 5: response-template learns 2 user tokens (token 35 first): a completion-only mask should learn "
+        "the answers alone"
+    )
+
+
+def test_prompt_tokens_learned_by_a_completion_only_mask_are_found(tokenizer):
+    """special-mask meets `<|im_start|>` at every turn of a chat template: it learns the system and user turns."""
+    found = check([DOG], tokenizer, "chat-template", strategies=("special-mask", "trl-completion", "copy"))
+    assert codes(found) == [(0, "prompt-trained")] and found[0].strategy == "special-mask"
+    assert "special-mask learns 32 system/user tokens" in found[0].message  # 19 of the system turn, 13 of the user's
 
 
 def test_planted_problems(tokenizer):
@@ -76,7 +90,7 @@ def test_a_conversation_the_chat_template_refuses_is_unrenderable(tokenizer, tmp
     tok = tokenizer_copy(tokenizer, tmp_path, chat_template=no_system)
     with_system = single_turn("Say hi.", "hi", system="Be brief.")
     found = check([with_system, DOG], tok, "chat-template", strategies=("special-mask",))
-    assert codes(found) == [(0, "unrenderable")]
+    assert codes(found) == [(0, "unrenderable"), (1, "prompt-trained")]
     assert found[0].message == (
         "example 0: the model's chat template cannot render this conversation: System role not supported"
     )
