@@ -37,6 +37,20 @@ PROMPT_WEIGHT = "prompt_weight"
 STRATEGY_CHOICE = "strategy_choice"
 PICKED = "picked_example"  # the example picker's widget
 PICKED_SAVED = "picked_example_saved"  # the workspace's choice when the picker last followed it
+NEW_RUN_EXAMPLES = "new_run_examples"  # the examples the Train page's New run form trains on
+PROJECTOR = "projector"  # larger text for a room
+
+# Choices a refresh must not forget, kept in the page's URL (each tab its own), e.g. ?format=classic&w=0.1.
+# Streamlit clears the URL's parameters when the page changes and drops a widget's state when its page is not
+# shown, so each choice is also kept in the session and written back to the URL on every run.
+IN_URL = {
+    MODEL_INPUT: "model",
+    FORMAT: "format",
+    PROMPT_WEIGHT: "w",
+    NEW_RUN_EXAMPLES: "examples",
+    PROJECTOR: "projector",
+}
+KEPT = "kept_in_url"
 
 
 @st.cache_resource(show_spinner=False)
@@ -143,8 +157,64 @@ def _switch_model(candidate: str) -> None:
         st.session_state[MODEL_INPUT] = model_ref()
 
 
+def _from_url(key: str, text: str):
+    """A remembered choice read back from the URL; None when the text is not a value it can have."""
+    if key == FORMAT:
+        return text if text in FORMATS else None
+    if key == PROMPT_WEIGHT:
+        weight = float(text)
+        return weight if 0.0 <= weight <= 1.0 else None
+    if key == NEW_RUN_EXAMPLES:
+        return [int(k) for k in text.split(",") if k]
+    if key == PROJECTOR:
+        return text == "1"
+    return text
+
+
+def _to_url(key: str, value) -> str:
+    if key == NEW_RUN_EXAMPLES:
+        return ",".join(map(str, value))
+    if key == PROJECTOR:
+        return "1" if value else "0"
+    return str(value)
+
+
+def restore_choices() -> None:
+    """Before any widget: each remembered choice from this session, or after a refresh from the URL."""
+    kept = st.session_state.setdefault(KEPT, {})
+    for key, param in IN_URL.items():
+        if key in st.session_state:
+            continue
+        value = kept.get(key)
+        if value is None and param in st.query_params:
+            try:
+                value = _from_url(key, st.query_params[param])
+            except ValueError:  # a URL typed by hand: the default, as if it were not there
+                value = None
+        if value is not None:
+            st.session_state[key] = value
+
+
+def keep_choices() -> None:
+    """After the widgets: the current choices into the session and the URL."""
+    kept = st.session_state.setdefault(KEPT, {})
+    for key in IN_URL:
+        if key in st.session_state:
+            kept[key] = st.session_state[key]
+    for key, value in kept.items():
+        text = _to_url(key, value)
+        if st.query_params.get(IN_URL[key]) != text:
+            st.query_params[IN_URL[key]] = text
+
+
+def projector() -> bool:
+    """Whether the pages are drawn for a room (larger text and chips)."""
+    return bool(st.session_state.get(PROJECTOR, False))
+
+
 def sidebar() -> None:
     """Model, device and format, shared by every page. Loads the model's tokenizer once per process."""
+    restore_choices()
     st.session_state.setdefault(MODEL, DEFAULT_MODEL)
     st.session_state.setdefault(MODEL_INPUT, model_ref())
     candidate = (st.session_state.get(MODEL_INPUT) or "").strip() or DEFAULT_MODEL
@@ -178,6 +248,8 @@ def sidebar() -> None:
             ),
         )
         st.caption(f"In use: **{html.escape(model_ref())}**")
+        st.toggle("Projector", key=PROJECTOR, help="Larger text, chips and charts, for a room.")
+    keep_choices()
 
 
 def examples() -> list[Example]:

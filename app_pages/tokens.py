@@ -35,12 +35,12 @@ if not examples:
 i = app_state.example_picker(examples)
 
 controls = st.columns([2, 3])
+st.session_state.setdefault(app_state.PROMPT_WEIGHT, 0.1)  # kept in the URL, so no default value here
 weight = controls[0].slider(
     "Prompt-loss-weight w",
     0.0,
     1.0,
-    0.1,
-    0.01,
+    step=0.01,
     key=app_state.PROMPT_WEIGHT,
     help=("prompt-weight: prompt tokens weigh w in the loss, completion tokens 1 (seed 002)."),
 )

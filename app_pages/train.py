@@ -33,9 +33,12 @@ def number(column, label: str, name: str, low, high, **kwargs):
 
 
 with st.expander("New run", expanded=not store.list()):
+    kept = st.session_state.get(app_state.NEW_RUN_EXAMPLES) or []
+    st.session_state[app_state.NEW_RUN_EXAMPLES] = [i for i in kept if 0 <= i < len(examples)]
     chosen = st.multiselect(
         f"Examples (empty: all {len(examples)})",
         range(len(examples)),
+        key=app_state.NEW_RUN_EXAMPLES,
         format_func=lambda i: f"#{i} · {preview(examples[i], 40)}",
     )
     left, middle, right = st.columns(3)

@@ -18,9 +18,11 @@ def app_home(tokenizer, tmp_path, monkeypatch) -> Path:
     return home
 
 
-def open_app(page: str | None = None, **state) -> AppTest:
-    """Run the app (a new browser session), optionally with session state set first and on another page."""
+def open_app(page: str | None = None, query: dict | None = None, **state) -> AppTest:
+    """Run the app (a new browser session), optionally with the URL's query parameters and session state set
+    first, and on another page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(query or {})
     for key, value in state.items():
         at.session_state[key] = value
     at.run()

@@ -135,3 +135,35 @@ def test_a_good_upload_is_appended(app_home):
     assert len(saved.examples()) == 6 and saved.state().selected == 5
     assert [t.content for t in saved.examples()[5].conversation.turns] == ["Say cat in Spanish.", "gato"]
     assert any("Appended 1 example from mine.jsonl" in s.value for s in at.success)
+
+
+def test_a_refresh_keeps_the_format_w_the_model_and_the_new_runs_examples(app_home, tiny_model_dir):
+    """Each choice is kept in the URL; a refresh (a new session with the same URL) gets every one back."""
+    at = open_app(TOKENS, model_input=str(tiny_model_dir))
+    at.radio(key="format").set_value("chat-template").run()
+    at.slider(key="prompt_weight").set_value(0.4).run()
+    at.switch_page("app_pages/train.py").run()
+    at.multiselect(key="new_run_examples").set_value([1, 3]).run()
+    at.switch_page(TOKENS).run()  # Streamlit clears the URL's parameters on a page change
+    url = dict(at.query_params)
+    assert url == {
+        "model": str(tiny_model_dir),
+        "format": "chat-template",
+        "w": "0.4",
+        "examples": "1,3",
+        "projector": "0",
+    }
+
+    refreshed = open_app(TOKENS, query=url)
+    assert not refreshed.exception
+    assert refreshed.radio(key="format").value == "chat-template"
+    assert refreshed.slider(key="prompt_weight").value == 0.4
+    assert refreshed.text_input(key="model_input").value == str(tiny_model_dir)
+    refreshed.switch_page("app_pages/train.py").run()
+    assert refreshed.multiselect(key="new_run_examples").value == [1, 3]
+
+
+def test_a_url_typed_by_hand_cannot_break_a_page(app_home):
+    at = open_app(TOKENS, query={"format": "markdown", "w": "lots", "examples": "1,x", "projector": "maybe"})
+    assert not at.exception
+    assert at.radio(key="format").value == "classic" and at.slider(key="prompt_weight").value == 0.1
