@@ -6,10 +6,9 @@ import streamlit as st
 
 import app_state
 from lab.errors import LabError
-from lab.labels.formats import special_token_strings
-from lab.look import DecodeSettings, decode, spread
-from lab.look.generate import PROMPT_FORMATS, adds_special_tokens, question_prompt
-from lab.views.chips import text_view
+from lab.labels import special_token_strings
+from lab.look import PROMPT_FORMATS, DecodeSettings, adds_special_tokens, decode, question_prompt, spread
+from lab.views import text_view
 
 store = app_state.run_store()
 st.title("Decoding")

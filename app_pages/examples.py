@@ -3,10 +3,11 @@
 import streamlit as st
 
 import app_state
+from lab.common import SAMPLE_PREFIX
 from lab.data import ROLES, edits, examples_from_upload, load_sample, sample_names, to_jsonl
 from lab.errors import LabError
 from lab.labels import render
-from lab.views import rendered_text
+from lab.views import rendered_text, role_legend
 
 ws = app_state.workspace()
 FLASH, ERROR = "examples_flash", "examples_error"
@@ -48,17 +49,25 @@ for key, show in ((FLASH, st.success), (ERROR, st.error)):
 upload_error = None
 with st.expander("Start from a built-in sample or a file, or download the set"):
     left, middle, right = st.columns(3)
+    names = sample_names()
+    current = state.source.removeprefix(SAMPLE_PREFIX)
     name = left.selectbox(
         "Built-in sample set",
-        sample_names(),
+        names,
+        index=names.index(current) if current in names else 0,
         help=(
             "spanish: the seed's five words · spanish_heldout: one word kept out · multiturn: conversations · "
             "reading: long passages with one-letter answers · explain: short questions, long answers"
         ),
     )
-    if left.button("Replace the current set with it"):
-        load(load_sample(name), f"sample:{name}", "replace")
-        st.rerun()
+    with left.popover("Replace the current set with it"):
+        st.write(
+            f"Replace the {len(examples)} examples of the current set with `{SAMPLE_PREFIX}{name}`? Download "
+            "the current set first to keep it."
+        )
+        if st.button("Yes, replace the set", type="primary"):
+            load(load_sample(name), f"{SAMPLE_PREFIX}{name}", "replace")
+            st.rerun()
     upload = middle.file_uploader(
         "A file of your own",
         type=["jsonl", "json", "csv", "parquet"],
@@ -66,7 +75,11 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
     )
     if upload is not None:
         replace, append = middle.columns(2)
-        how = "replace" if replace.button("Replace with it") else "append" if append.button("Append it") else None
+        how = "append" if append.button("Append it") else None
+        with replace.popover("Replace with it"):
+            st.write(f"Replace the {len(examples)} examples of the current set with those of the file?")
+            if st.button("Yes, replace with the file", type="primary"):
+                how = "replace"
         if how:
             try:
                 load(examples_from_upload(upload.name, upload.getvalue()), upload.name, how)
@@ -127,7 +140,7 @@ else:
     turns = example.conversation.turns
     for t, turn in enumerate(turns):
         role_col, text_col, up_col, down_col, delete_col = st.columns(
-            [1.4, 8, 0.8, 0.8, 0.8], vertical_alignment="center"
+            [2.1, 8, 0.7, 0.7, 0.7], vertical_alignment="center"
         )
         role_key, text_key = f"role-{i}-{t}-{revision}", f"content-{i}-{t}-{revision}"
         role_col.selectbox(
@@ -172,6 +185,7 @@ else:
             key=f"add-{role}-{i}-{revision}",
             on_click=apply,
             args=(edits.add_turn, i, role),
+            help="A system turn opens the conversation" if role == "system" else None,
         )
 
 for problem in edits.problems(example):
@@ -187,10 +201,6 @@ try:
 except LabError as e:
     st.error(f"This example cannot be rendered in the {app_state.fmt()} format: {e}")
 else:
-    st.html(rendered_text(rendered))
-    st.caption(
-        "Colours: system, user, assistant. Dark badges are special tokens; italics are template text "
-        "the format adds; · marks a space in template text and ↵ a newline."
-    )
+    st.html(role_legend() + rendered_text(rendered))
     for note in rendered.notes:
         st.info(note)

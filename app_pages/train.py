@@ -9,13 +9,10 @@ from lab.common import RESUMABLE, WITH_WEIGHTS
 from lab.data import load_sample
 from lab.data.edits import preview
 from lab.errors import LabError
-from lab.labels import STRATEGIES
-from lab.labels.formats import special_token_strings
-from lab.look import greedy_answer
-from lab.look.generate import question_prompt
+from lab.labels import STRATEGIES, special_token_strings
+from lab.look import greedy_answer, question_prompt
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
-from lab.views import loss_curves
-from lab.views.chips import text_view
+from lab.views import loss_curves, text_view
 
 SELECTED = "train_selected_run"
 DEFAULTS = RunConfig()

@@ -52,9 +52,17 @@ def next_role(example: Example) -> str:
 
 
 def add_turn(examples: list[Example], i: int, role: str | None = None, content: str = "") -> list[Example]:
-    """Append a turn to example i (role: the next one in the user/assistant alternation by default)."""
+    """Add a turn to example i: at the end (role: the next one in the user/assistant alternation by default),
+    or, for a system turn, first: a system turn opens a conversation."""
     _check_index(examples, i, "example")
-    turns = _turns(examples[i]) + [Turn(role or next_role(examples[i]), content)]
+    turns = _turns(examples[i])
+    role = role or next_role(examples[i])
+    if role == "system":
+        if any(t.role == "system" for t in turns):
+            raise DataError("this conversation already has a system turn; edit that one")
+        turns.insert(0, Turn(role, content))
+    else:
+        turns.append(Turn(role, content))
     return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
 
 

@@ -12,13 +12,21 @@ ratio         the generation ratio Rg and the prompt's share of the loss under a
 
 from lab.labels.check import CODES, Finding, check
 from lab.labels.compare import compare, summarise
-from lab.labels.formats import FORMATS, Rendered, apply_chat_template, default_templates, render
+from lab.labels.formats import (
+    FORMATS,
+    Rendered,
+    apply_chat_template,
+    default_templates,
+    render,
+    special_token_strings,
+)
 from lab.labels.ratio import RatioStats, generation_ratio
 from lab.labels.strategies import DESCRIPTIONS, STRATEGIES, completion_flags, label_all, label_example
 from lab.labels.token_labels import Labels, LabelSettings, Note
 from lab.labels.tokens import Tokenized, tokenize_example, visible
 
 __all__ = [
+    "special_token_strings",
     "CODES",
     "DESCRIPTIONS",
     "FORMATS",

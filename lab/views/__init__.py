@@ -4,7 +4,7 @@ chips    token chips with a label row per strategy, loss heat chips, the rendere
 figures  the Rg histogram, the prompt's share of the loss, loss curves, one position's candidates
 """
 
-from lab.views.chips import legend, loss_chips, rendered_text, sentences, token_chips
+from lab.views.chips import legend, loss_chips, rendered_text, role_legend, sentences, text_view, token_chips
 from lab.views.figures import candidates_figure, loss_curves, loss_share_curve, ratio_histogram
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "loss_share_curve",
     "ratio_histogram",
     "rendered_text",
+    "role_legend",
     "sentences",
+    "text_view",
     "token_chips",
 ]

@@ -54,6 +54,8 @@ CSS = """<style>
 .sl-text-view .sl-kind-template{font-style:italic;color:#455a64}
 .sl-text-view .sl-kind-special{background:#263238;color:#fff;padding:0 2px;font-weight:700}
 .sl-ws{color:#90a4ae}
+.sl-legend-row{display:flex;flex-wrap:wrap;gap:.4em 1.4em;border:none;padding:.2em 0;font-size:13px}
+.sl-legend-row small{color:#455a64;font-family:system-ui,sans-serif}
 </style>"""
 
 
@@ -129,6 +131,22 @@ def legend(names: list[str]) -> str:
         "n/a = the strategy cannot label this example. Dark chips are special tokens; · is a space, "
         "↵ a newline.</div>"
     )
+
+
+def role_legend() -> str:
+    """What the colours and marks of the rendered text mean, each shown as it appears there."""
+    swatches = [
+        ('<span class="sl-role-system">system</span>', "system"),
+        ('<span class="sl-role-user">user</span>', "user"),
+        ('<span class="sl-role-assistant">assistant</span>', "assistant"),
+        ('<span class="sl-kind-special">&lt;|special|&gt;</span>', "special token"),
+        ('<span class="sl-kind-template">### template</span>', "text the format adds"),
+        ('<span class="sl-ws">·</span> <span class="sl-ws">↵</span>', "a space in template text, a newline"),
+    ]
+    items = "".join(
+        f'<span class="sl-swatch">{shown} <small>{html.escape(what)}</small></span>' for shown, what in swatches
+    )
+    return f'{CSS}<div class="sl-text-view sl-legend-row">{items}</div>'
 
 
 def rendered_text(rendered: Rendered) -> str:

@@ -1,6 +1,6 @@
 """AppTest of the shell and the first two pages: they run, share the sidebar, keep edits on disk."""
 
-from lab.data import Workspace, conversation, single_turn
+from lab.data import Workspace, conversation, load_sample, single_turn
 from lab.labels import visible
 from tests.app.conftest import html_of, open_app
 from tests.conftest import chip_texts
@@ -66,10 +66,12 @@ def test_turns_and_examples_can_be_added_moved_and_deleted(app_home):
     at = open_app()
     by_label = {b.label: b for b in at.button}
     by_label["Add a system turn"].click().run()
-    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "assistant", "system"]
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["system", "user", "assistant"]
     [b for b in at.button if b.label == "↑"][-1].click().run()
-    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "system", "assistant"]
-    [b for b in at.button if b.label == "✕"][1].click().run()
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["system", "assistant", "user"]
+    [b for b in at.button if b.label == "✕"][0].click().run()
+    assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["assistant", "user"]
+    [b for b in at.button if b.label == "↓"][0].click().run()
     assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "assistant"]
     {b.label: b for b in at.button}["New example"].click().run()
     saved = Workspace(app_home)
@@ -119,7 +121,7 @@ def test_an_upload_in_the_wrong_shape_is_refused_and_the_set_is_kept(app_home):
     at = open_app()
     at.file_uploader[0].set_value(("questions.jsonl", b'{"question": "q", "answer": "a"}\n', "application/jsonl"))
     at.run()
-    {b.label: b for b in at.button}["Replace with it"].click().run()
+    {b.label: b for b in at.button}["Yes, replace with the file"].click().run()
     assert not at.exception
     assert any("questions.jsonl line 1" in e.value and "The current set is unchanged" in e.value for e in at.error)
     assert len(Workspace(app_home).examples()) == 5
@@ -167,3 +169,19 @@ def test_a_url_typed_by_hand_cannot_break_a_page(app_home):
     at = open_app(TOKENS, query={"format": "markdown", "w": "lots", "examples": "1,x", "projector": "maybe"})
     assert not at.exception
     assert at.radio(key="format").value == "classic" and at.slider(key="prompt_weight").value == 0.1
+
+
+def test_the_sample_box_shows_the_sets_sample_and_replacing_asks_first(app_home):
+    Workspace(app_home).save(load_sample("multiturn"), source="sample:multiturn")
+    at = open_app()
+    box = {s.label: s for s in at.selectbox}["Built-in sample set"]
+    assert box.value == "multiturn"  # not the first name in the list
+    box.set_value("spanish").run()
+    question = [m.value for m in at.markdown if m.value.startswith("Replace the")]
+    assert question == [
+        "Replace the 5 examples of the current set with `sample:spanish`? Download the current set first to keep it."
+    ]
+    assert Workspace(app_home).state().source == "sample:multiturn"  # asking replaced nothing
+    {b.label: b for b in at.button}["Yes, replace the set"].click().run()
+    assert Workspace(app_home).state().source == "sample:spanish" and len(Workspace(app_home).examples()) == 5
+    assert Workspace(app_home).examples()[0].conversation.turns[1].content == "perro"

@@ -89,7 +89,8 @@ def test_an_upload_in_the_wrong_shape_is_refused_in_words_and_loses_nothing(page
     replace = page.get_by_role("button", name="Replace with it").first
     replace.wait_for(timeout=30_000)  # the button appears once the upload's rerun is done
     settle(page)
-    replace.click()
+    replace.click()  # it asks first
+    page.get_by_role("button", name="Yes, replace with the file").click()
     error = page.get_by_text("The current set is unchanged").first
     error.wait_for(timeout=30_000)
     assert "questions.jsonl line 1" in error.inner_text()

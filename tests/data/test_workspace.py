@@ -40,8 +40,8 @@ def test_edits_return_new_lists_and_leave_their_input_alone():
     added = edits.add_turn(start, 0)
     assert roles(added[0]) == ["user", "assistant", "user"] and roles(start[0]) == ["user", "assistant"]
     assert roles(edits.add_turn(added, 0)[0])[-1] == "assistant"
-    assert roles(edits.add_turn(start, 0, "system")[0]) == ["user", "assistant", "system"]
-    assert roles(edits.move_turn(edits.add_turn(start, 0, "system"), 0, 2, -1)[0]) == ["user", "system", "assistant"]
+    assert roles(edits.add_turn(start, 0, "system")[0]) == ["system", "user", "assistant"]  # it opens the talk
+    assert roles(edits.move_turn(edits.add_turn(start, 0, "system"), 0, 2, -1)[0]) == ["system", "assistant", "user"]
     assert roles(edits.move_turn(start, 0, 0, -1)[0]) == ["user", "assistant"]  # at the top it stays
     assert roles(edits.delete_turn(start, 0, 0)[0]) == ["assistant"]
     assert edits.set_turn(start, 0, 0, role="system")[0].conversation.turns[0].role == "system"
@@ -64,6 +64,8 @@ def test_bad_edits_say_what_is_wrong():
         edits.delete_turn([conversation(("user", "q"))], 0, 0)
     with pytest.raises(DataError, match="plain text"):
         edits.add_turn([Example(text="raw")], 0)
+    with pytest.raises(DataError, match="already has a system turn"):
+        edits.add_turn([single_turn("q", "a", system="s")], 0, "system")
 
 
 def test_problems_name_empty_turns_and_a_missing_answer():

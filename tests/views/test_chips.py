@@ -7,7 +7,7 @@ from lab.labels.compare import summarise
 from lab.labels.strategies import STRATEGIES, label_example
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
-from lab.views.chips import legend, rendered_text, sentences, token_chips
+from lab.views.chips import legend, rendered_text, role_legend, sentences, token_chips
 from tests.conftest import DOG, chip_texts
 
 
@@ -72,3 +72,10 @@ def test_counts_per_strategy_and_the_prompt_share_of_the_loss(tokenizer):
     assert rows["response-template"].prompt_tokens == 1  # it learns the bos, which opens the answer
     assert abs(rows["prompt-weight"].prompt_share - 2.0 / 5.0) < 1e-12  # 20 prompt tokens x 0.1 vs 3 x 1
     assert rows["trl-assistant"].available is False and rows["trl-assistant"].prompt_share is None
+
+
+def test_the_colour_legend_shows_each_swatch_as_the_text_marks_it():
+    html = role_legend()
+    for role in ("system", "user", "assistant"):
+        assert f'<span class="sl-role-{role}">{role}</span>' in html
+    assert '<span class="sl-kind-special">&lt;|special|&gt;</span>' in html
