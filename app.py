@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("app_pages/examples.py", title="Examples", icon=":material/edit_note:", default=True),
         st.Page("app_pages/tokens.py", title="Tokens & labels", icon=":material/token:", url_path="tokens"),
         st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("app_pages/compare.py", title="Compare runs", icon=":material/compare:", url_path="compare"),
         st.Page("app_pages/inside.py", title="Inside the model", icon=":material/neurology:", url_path="inside"),
         st.Page("app_pages/decoding.py", title="Decoding", icon=":material/alt_route:", url_path="decoding"),
         st.Page("app_pages/ratio.py", title="Generation ratio", icon=":material/bar_chart:", url_path="ratio"),

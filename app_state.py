@@ -6,15 +6,19 @@ sidebar is drawn by app.py on every run, so its widgets keep their values across
 
 from __future__ import annotations
 
-import html
+import json
+import re
 
+import pandas as pd
 import streamlit as st
 
 from lab.common import lab_home
 from lab.data import Example, Workspace
 from lab.data.edits import preview
+from lab.data.examples import example_to_row
 from lab.errors import LabError
-from lab.labels import FORMATS
+from lab.labels import FORMATS, LabelSettings, completion_flags, label_example, tokenize_example
+from lab.look import greedy_answer, inspect_example, question_prompt
 from lab.models import (
     DEFAULT_MODEL,
     SHIPPED,
@@ -25,6 +29,7 @@ from lab.models import (
     quantization_of,
 )
 from lab.train import RunStore, load_trained, runner_for
+from lab.views.chips import PROJECTOR_CSS
 
 MODEL = "model"  # the model in use (only ever one that loaded)
 MODEL_INPUT = "model_input"  # what the person typed
@@ -102,6 +107,42 @@ def _trained_model(run_id: str, version: str | None):
     """Cached per run and per version of its weights: a resumed run that finishes gets its new weights."""
     store = run_store()
     return load_trained(store.get(run_id).config, store.final_weights(run_id), "cpu")
+
+
+def positions_for(run_id: str, example: Example, top_k: int = 5):
+    """Every position of an example under the base model and a run's fine-tuned one, and the run's labels for
+    it (cached per run, version of its weights, the example's content and k)."""
+    content = json.dumps(example_to_row(example), ensure_ascii=False)
+    return _positions(run_id, run_store().weights_version(run_id), content, top_k, example)
+
+
+@st.cache_data(show_spinner="Running the base and the fine-tuned model…", max_entries=32)
+def _positions(run_id: str, weights: str | None, content: str, top_k: int, _example: Example):
+    config = run_store().get(run_id).config
+    tokenizer = tokenizer_for(config.model, config.trust_remote_code)
+    item = tokenize_example(_example, tokenizer, config.format)
+    labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
+    base = model_for(config.model, "cpu", config.trust_remote_code)
+    positions = inspect_example(
+        item, labels, completion_flags(item, tokenizer), tokenizer, base, trained_model_for(run_id), top_k
+    )
+    return positions, labels
+
+
+def answer_for(run_id: str | None, question: str, model: str, fmt: str) -> str:
+    """The greedy answer to a question asked in `fmt`: a run's fine-tuned model, or with None the base `model`
+    (cached per run and version of its weights)."""
+    weights = run_store().weights_version(run_id) if run_id else None
+    return _answer(run_id, weights, question, model, fmt)
+
+
+@st.cache_data(show_spinner="Answering…", max_entries=64)
+def _answer(run_id: str | None, weights: str | None, question: str, model: str, fmt: str) -> str:
+    trust = run_store().get(run_id).config.trust_remote_code if run_id else trust_remote_code()
+    tokenizer = tokenizer_for(model, trust)
+    prompt = question_prompt(question, tokenizer, fmt)
+    chosen = trained_model_for(run_id) if run_id else model_for(model, "cpu", trust)
+    return greedy_answer(chosen, tokenizer, prompt, fmt)
 
 
 def model_ref() -> str:
@@ -212,6 +253,35 @@ def projector() -> bool:
     return bool(st.session_state.get(PROJECTOR, False))
 
 
+def markdown_text(text: str) -> str:
+    """Text from a user or a model, safe inside Streamlit's markdown: every markdown character escaped, so that
+    `![x](http://host/x.png)` in an answer stays text and loads nothing."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
+def scale() -> float:
+    """How much larger text and figures are drawn: 1.5 in projector mode."""
+    return 1.5 if projector() else 1.0
+
+
+def table(rows: list[dict], column_config: dict | None = None) -> None:
+    """Rows as a table: a sortable dataframe, or in projector mode a plain table whose every cell is shown whole
+    (a dataframe cuts long text at the column's edge), numbers to 4 significant digits."""
+    if not projector():
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=column_config)
+        return
+    frame = pd.DataFrame(rows)
+    numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    st.table(frame.style.format("{:.4g}", subset=numbers, na_rep="").hide(axis="index"))
+
+
+def styled(figure):
+    """A plotly figure as the room needs it: larger text in projector mode."""
+    if projector():
+        figure.update_layout(font=dict(size=18), title=dict(font=dict(size=22)), legend=dict(font=dict(size=16)))
+    return figure
+
+
 def sidebar() -> None:
     """Model, device and format, shared by every page. Loads the model's tokenizer once per process."""
     restore_choices()
@@ -247,9 +317,11 @@ def sidebar() -> None:
                 "`chat-template`: the model's own chat template."
             ),
         )
-        st.caption(f"In use: **{html.escape(model_ref())}**")
+        st.caption(f"In use: **{markdown_text(model_ref())}**")
         st.toggle("Projector", key=PROJECTOR, help="Larger text, chips and charts, for a room.")
     keep_choices()
+    if projector():
+        st.html(PROJECTOR_CSS)
 
 
 def examples() -> list[Example]:

@@ -127,7 +127,7 @@ for column, settings in runs:
             st.markdown(head)
             st.html(text_view(trace.text, specials))
         first = traces[0]
-        st.dataframe(
+        app_state.table(
             [
                 {
                     "step": s,
@@ -137,12 +137,10 @@ for column, settings in runs:
                 }
                 for s, step in enumerate(first.steps)
             ],
-            hide_index=True,
-            width="stretch",
         )
         if settings.strategy == "beam" and first.beam_steps:
             step = st.slider("Beam step", 0, len(first.beam_steps) - 1, 0, key="beam_step")
-            st.dataframe(
+            app_state.table(
                 [
                     {
                         "from beam": c.beam,
@@ -152,8 +150,6 @@ for column, settings in runs:
                     }
                     for c in first.beam_steps[step]
                 ],
-                hide_index=True,
-                width="stretch",
             )
         if settings.strategy == "sample":
             st.markdown("**Spread over the samples**")

@@ -5,8 +5,7 @@ import streamlit as st
 import app_state
 from lab.data.edits import preview
 from lab.errors import LabError
-from lab.labels import LabelSettings, completion_flags, label_example, tokenize_example
-from lab.look import inspect_example, mean_losses, weighted_mean_loss
+from lab.look import mean_losses, weighted_mean_loss
 from lab.models import memory_note
 from lab.views import candidates_figure, loss_chips
 
@@ -38,25 +37,11 @@ index = st.selectbox("Example", range(len(examples)), format_func=lambda i: f"#{
 top_k = st.slider("Top-k candidates", 1, 20, 5)
 
 
-@st.cache_data(show_spinner="Running the base and the fine-tuned model…", max_entries=16)
-def positions_for(run_id: str, weights: str, revision: int, index: int, top_k: int, _example, _config):
-    """Cached per run and version of its weights, example (the set's saved revision, or 0 for the run's own)
-    and k."""
-    tokenizer = app_state.tokenizer_for(_config.model, _config.trust_remote_code)
-    item = tokenize_example(_example, tokenizer, _config.format)
-    labels = label_example(item, tokenizer, (_config.strategy,), LabelSettings(_config.prompt_weight))[_config.strategy]
-    base = app_state.model_for(_config.model, "cpu", _config.trust_remote_code)
-    tuned = app_state.trained_model_for(run_id)
-    return inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned, top_k), labels
-
-
 note = memory_note(app_state.model_for(config.model, "cpu", config.trust_remote_code))
 if note:
     st.warning(note)
 try:
-    revision = 0 if source.startswith("the run") else app_state.workspace().revision()
-    weights = store.weights_version(run.id)
-    positions, labels = positions_for(run.id, weights, revision, index, top_k, examples[index], config)
+    positions, labels = app_state.positions_for(run.id, examples[index], top_k)
 except LabError as e:
     st.error(f"Example #{index} cannot be inspected: {e}")
     st.stop()
@@ -89,4 +74,4 @@ chosen = st.select_slider(
     value=positions[-1].position,
     format_func=lambda t: f"{t}: {positions[t - 1].token!r}",
 )
-st.plotly_chart(candidates_figure(positions[chosen - 1]), theme=None, width="stretch")
+st.plotly_chart(app_state.styled(candidates_figure(positions[chosen - 1])), theme=None, width="stretch")

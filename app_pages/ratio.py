@@ -42,10 +42,14 @@ uploaded = right.file_uploader(
     "Add a file of your own", type=["jsonl", "json", "csv", "parquet"], accept_multiple_files=True
 )
 uploads = {f"upload:{u.name}": u for u in uploaded or []}
+picked = st.session_state.setdefault("ratio_datasets", [CURRENT, "sample:reading", "sample:explain"])
+drawn = st.session_state.setdefault("ratio_uploads_drawn", set())  # each upload is added to the picks once
+picked = [p for p in picked if p in options or p in uploads] + [u for u in uploads if u not in drawn]
+st.session_state["ratio_datasets"] = list(dict.fromkeys(picked))
+drawn.update(uploads)
 chosen = left.multiselect(
-    "Datasets (two or more are drawn side by side)",
+    "Datasets (two or more are drawn side by side; an upload is added at once)",
     options + list(uploads),
-    default=[CURRENT, "sample:reading", "sample:explain"],
     key="ratio_datasets",
 )
 if not chosen:
@@ -80,12 +84,12 @@ for name, stats in datasets.items():
     else:
         st.warning(f"{name}: no example has both prompt and completion tokens.")
 
-st.plotly_chart(ratio_histogram(datasets), theme=None, width="stretch")
+st.plotly_chart(app_state.styled(ratio_histogram(datasets, scale=app_state.scale())), theme=None, width="stretch")
 st.caption(
     "Bins are 0.1 wide in log10 (a factor of 1.26). Dashed line: arithmetic mean; solid: geometric mean "
     "(the mean of log Rg). With Rg spread over decades the arithmetic mean sits far above most examples."
 )
-st.dataframe(
+app_state.table(
     [
         {
             "dataset": name,
@@ -101,8 +105,6 @@ st.dataframe(
         }
         for name, s in datasets.items()
     ],
-    hide_index=True,
-    width="stretch",
     column_config={
         "arithmetic mean": st.column_config.NumberColumn(format="%.4g"),
         "geometric mean": st.column_config.NumberColumn(format="%.4g"),
@@ -111,7 +113,7 @@ st.dataframe(
         f"prompt share at w = {weight:g}": st.column_config.NumberColumn(format="percent"),
     },
 )
-st.plotly_chart(loss_share_curve(datasets, weight), theme=None, width="stretch")
+st.plotly_chart(app_state.styled(loss_share_curve(datasets, weight)), theme=None, width="stretch")
 
 for name, stats in datasets.items():
     if stats.skipped:

@@ -11,6 +11,7 @@ from lab.labels import (
     check,
     compare,
     default_templates,
+    group_findings,
     label_example,
     summarise,
     tokenize_example,
@@ -62,7 +63,7 @@ if len(item.encoded) > 4096:
     st.info(f"This example has {len(item.encoded)} tokens; drawing them all may take the browser a moment.")
 
 rows = summarise(item, labelled, tokenizer)
-st.dataframe(
+app_state.table(
     [
         {
             "strategy": r.name,
@@ -74,8 +75,6 @@ st.dataframe(
         for r in rows
         if r.name in shown
     ],
-    hide_index=True,
-    width="stretch",
     column_config={
         "prompt share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
         "completion share of loss": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
@@ -105,4 +104,4 @@ if len(examples) <= FULL_CHECK_LIMIT or st.button(f"Check all {len(examples)} ex
     st.html(sentences(mine or ["Nothing to report."]))
     flagged = {f.example for f in findings if f.example is not None}
     with st.expander(f"The whole set: {len(findings)} finding(s) in {len(flagged)} of {len(examples)} examples"):
-        st.html(sentences([f.message for f in findings] or ["Nothing to report."]))
+        st.html(sentences([g.sentence() for g in group_findings(findings)] or ["Nothing to report."]))

@@ -1,7 +1,5 @@
 """Train: start a fine-tune in the background, watch it live, stop, resume, and compare answers."""
 
-import time
-
 import streamlit as st
 
 import app_state
@@ -10,7 +8,6 @@ from lab.data import load_sample
 from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
-from lab.look import greedy_answer, question_prompt
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
 from lab.views import loss_curves, text_view
 
@@ -147,7 +144,9 @@ def live_run() -> None:
     elif run.active:
         st.progress(0.0, text="loading the model and tokenizing…")
     if metrics:
-        st.plotly_chart(loss_curves(metrics, run.id), theme=None, width="stretch", key=f"curve-{run.id}")
+        st.plotly_chart(
+            app_state.styled(loss_curves(metrics, run.id)), theme=None, width="stretch", key=f"curve-{run.id}"
+        )
     if run.active:
         st.caption("While a run trains, it shares the CPU cores with the pages: other pages answer more slowly.")
     if active and not any(r.active for r in store.list()):
@@ -227,24 +226,15 @@ if run.status in WITH_WEIGHTS and final.is_dir():
     heldout = load_sample("spanish_heldout")[0]
     question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
     if st.button("Answer with both"):
-        run_tokenizer = app_state.tokenizer_for(run.config.model, run.config.trust_remote_code)
-        prompt = question_prompt(question, run_tokenizer, run.config.format)
-        started = time.perf_counter()
-        with st.spinner("Generating with the base and the fine-tuned model…"):
-            base = greedy_answer(
-                app_state.model_for(run.config.model, "cpu", run.config.trust_remote_code),
-                run_tokenizer,
-                prompt,
-                run.config.format,
-            )
-            tuned = greedy_answer(app_state.trained_model_for(run.id), run_tokenizer, prompt, run.config.format)
+        base = app_state.answer_for(None, question, run.config.model, run.config.format)
+        tuned = app_state.answer_for(run.id, question, run.config.model, run.config.format)
+        specials = special_token_strings(app_state.tokenizer_for(run.config.model, run.config.trust_remote_code))
         left, right = st.columns(2)
         left.markdown("**Base model**")
-        specials = special_token_strings(run_tokenizer)
         left.html(text_view(base, specials))
         right.markdown(f"**Fine-tuned ({run.id})**")
         right.html(text_view(tuned, specials))
         st.caption(
-            f"Greedy, 8 new tokens, {time.perf_counter() - started:.1f} s. The prompt ends where the answer "
-            "starts in the run's format; special tokens are shown."
+            "Greedy, 8 new tokens. The prompt ends where the answer starts in the run's format; special tokens "
+            "are shown. Compare runs puts every run's answer beside the reference."
         )

@@ -10,7 +10,7 @@ check         the dataset lint behind `python -m lab check` (stable finding code
 ratio         the generation ratio Rg and the prompt's share of the loss under a weight w
 """
 
-from lab.labels.check import CODES, Finding, check
+from lab.labels.check import CODES, Finding, FindingGroup, check, group_findings
 from lab.labels.compare import compare, summarise
 from lab.labels.formats import (
     FORMATS,
@@ -26,6 +26,8 @@ from lab.labels.token_labels import Labels, LabelSettings, Note
 from lab.labels.tokens import Tokenized, tokenize_example, visible
 
 __all__ = [
+    "FindingGroup",
+    "group_findings",
     "special_token_strings",
     "CODES",
     "DESCRIPTIONS",

@@ -38,6 +38,41 @@ class Finding:
         return {"example": self.example, "code": self.code, "message": self.message, "strategy": self.strategy}
 
 
+@dataclass(frozen=True)
+class FindingGroup:
+    """Every finding of one code: which examples it hits, under which strategies, and one of its sentences."""
+
+    code: str
+    examples: tuple[int, ...]  # empty for a finding about the whole set
+    strategies: tuple[str, ...]
+    message: str
+
+    def sentence(self, shown: int = 12) -> str:
+        """One line, e.g. "`eos-masked` in 5 examples (#0, #1, #2, #3, #4), e.g. example 0: ..."."""
+        if not self.examples:
+            return f"`{self.code}`: {self.message}"
+        picks = ", ".join(f"#{k}" for k in self.examples[:shown]) + (", …" if len(self.examples) > shown else "")
+        noun = "example" if len(self.examples) == 1 else "examples"
+        return f"`{self.code}` in {len(self.examples)} {noun} ({picks}), e.g. {self.message}"
+
+
+def group_findings(findings: list[Finding]) -> list[FindingGroup]:
+    """The findings of a set grouped by code (in CODES order), so that ten alike read as one line."""
+    by_code: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_code.setdefault(f.code, []).append(f)
+    return [
+        FindingGroup(
+            code,
+            tuple(dict.fromkeys(f.example for f in found if f.example is not None)),
+            tuple(dict.fromkeys(f.strategy for f in found if f.strategy)),
+            found[0].message,
+        )
+        for code in sorted(by_code, key=lambda c: CODES.index(c) if c in CODES else len(CODES))
+        for found in [by_code[code]]
+    ]
+
+
 def check(
     examples: list[Example],
     tokenizer,

@@ -5,7 +5,7 @@ figures  the Rg histogram, the prompt's share of the loss, loss curves, one posi
 """
 
 from lab.views.chips import legend, loss_chips, rendered_text, role_legend, sentences, text_view, token_chips
-from lab.views.figures import candidates_figure, loss_curves, loss_share_curve, ratio_histogram
+from lab.views.figures import candidates_figure, loss_curves, loss_share_curve, ratio_histogram, runs_curves
 
 __all__ = [
     "candidates_figure",
@@ -16,6 +16,7 @@ __all__ = [
     "ratio_histogram",
     "rendered_text",
     "role_legend",
+    "runs_curves",
     "sentences",
     "text_view",
     "token_chips",

@@ -59,6 +59,17 @@ CSS = """<style>
 </style>"""
 
 
+# A room reads from metres away: larger text everywhere (Streamlit sizes in rem), chips and their labels too.
+PROJECTOR_CSS = """<style>
+html{font-size:21px}
+.sl-legend{font-size:18px}
+.sl-chips{font-size:18px;gap:4px}
+.sl-c>.l{font-size:16px}
+.sl-text-view{font-size:19px}
+.sl-legend-row{font-size:17px}
+</style>"""
+
+
 def _weight_text(w: float) -> str:
     return "1" if w == 1 else f"{w:.2g}"
 
@@ -200,11 +211,13 @@ def _diverging(value: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def loss_chips(positions, view: str = "after") -> str:
+def loss_chips(positions, view: str = "after", marks: bool = True) -> str:
     """Each token as a chip coloured by its loss (`before`, `after`) or by the change (`change`), on one
-    diverging scale with fixed limits, the value printed under it; trained tokens are underlined and ✓."""
+    diverging scale with fixed limits, the value printed under it; with `marks`, the run's trained tokens are
+    underlined and ✓ (off for the base model beside several runs: it trained on nothing)."""
     parts = [CSS, '<div class="sl-chips">']
     for p in positions:
+        trained = marks and p.trained
         before = p.base.loss
         after = p.tuned.loss if p.tuned is not None else None
         if view != "before" and after is None:
@@ -217,13 +230,13 @@ def loss_chips(positions, view: str = "after") -> str:
         title = (
             f"position {p.position} · {p.token!r} · loss before {before:.3f}"
             + (f" · after {after:.3f}" if after is not None else "")
-            + (" · trained" if p.trained else "")
+            + (" · trained" if trained else "")
         )
-        style = f"background:{_diverging(scaled)}" + (";box-shadow:inset 0 -3px 0 #000" if p.trained else "")
+        style = f"background:{_diverging(scaled)}" + (";box-shadow:inset 0 -3px 0 #000" if trained else "")
         parts.append(
             f'<div class="sl-c" title="{html.escape(title)}"><div class="t" style="{style}">'
             f"{html.escape(visible(p.token) or '∅')}</div>"
-            f'<div class="l">{shown}{" ✓" if p.trained else ""}</div></div>'
+            f'<div class="l">{shown}{" ✓" if trained else ""}</div></div>'
         )
     parts.append("</div>")
     return "".join(parts)

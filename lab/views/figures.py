@@ -18,6 +18,7 @@ from lab.labels.tokens import visible
 # Distinct for the common colour-vision deficiencies (Okabe-Ito) and readable on a projector.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
 BINS_PER_DECADE = 10  # bins of 0.1 in log10: each bin spans a factor of 10**0.1 = 1.26
+MARKER_TEXT = ("middle left", "middle right", "top left", "bottom right")  # a label's side per dataset
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -38,7 +39,7 @@ def log_bins(values: list[float], per_decade: int = BINS_PER_DECADE) -> np.ndarr
     return np.linspace(low, low + count / per_decade, count + 1)
 
 
-def ratio_histogram(datasets: dict[str, RatioStats]) -> go.Figure:
+def ratio_histogram(datasets: dict[str, RatioStats], scale: float = 1.0) -> go.Figure:
     """Histogram of log10(Rg) per dataset (share of its examples per bin), overlaid, with vertical lines at the
     arithmetic mean (dashed) and the geometric mean (solid) of each dataset, labelled."""
     figure = go.Figure()
@@ -87,7 +88,7 @@ def ratio_histogram(datasets: dict[str, RatioStats]) -> go.Figure:
                 text=f"{kind} mean {value:.3g}",
                 xanchor="left" if j else "right",
                 xshift=4 if j else -4,
-                font=dict(color=colour, size=12),
+                font=dict(color=colour, size=round(12 * scale)),
                 bgcolor="rgba(255,255,255,0.8)",
             )
     low, high = math.floor(edges[0]), math.ceil(edges[-1])
@@ -96,7 +97,7 @@ def ratio_histogram(datasets: dict[str, RatioStats]) -> go.Figure:
         barmode="overlay",
         bargap=0,
         template="plotly_white",
-        height=460,
+        height=round(460 * scale),
         uirevision="ratio-histogram",
         title=dict(text="Generation ratio Rg = completion tokens / prompt tokens (log scale)"),
         xaxis=dict(
@@ -108,7 +109,7 @@ def ratio_histogram(datasets: dict[str, RatioStats]) -> go.Figure:
         yaxis=dict(title=dict(text="% of the dataset's examples")),
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-        margin=dict(t=90),
+        margin=dict(t=round(90 * scale)),
     )
     return figure
 
@@ -139,7 +140,7 @@ def loss_share_curve(datasets: dict[str, RatioStats], prompt_weight: float) -> g
                 showlegend=False,
                 marker=dict(color=colour, size=12, line=dict(color="white", width=2)),
                 text=[f"{share:.0f}%"],
-                textposition="middle left",
+                textposition=MARKER_TEXT[k % len(MARKER_TEXT)],  # close shares of two sets keep apart
                 hovertemplate=f"{name}<br>w = %{{x:.3g}}: %{{y:.1f}}%<extra></extra>",
             )
     if prompt_weight > 0:
@@ -190,6 +191,48 @@ def loss_curves(metrics: list[dict], run_id: str) -> go.Figure:
         yaxis=dict(title=dict(text="cross-entropy (nats)"), rangemode="tozero"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         margin=dict(t=70),
+    )
+    return figure
+
+
+SERIES = (  # what each run logs, drawn in its own line style
+    ("loss", "training loss (weighted)", "solid"),
+    ("prompt_loss", "prompt loss", "dot"),
+    ("completion_loss", "completion loss", "dash"),
+)
+
+
+def runs_curves(runs: dict[str, list[dict]], x: str = "step") -> go.Figure:
+    """Several runs' loss curves on one chart, a colour per run and a line style per loss (weighted, prompt,
+    completion), against optimizer step or epoch: seed 000's copied vs masked runs, side by side."""
+    figure = go.Figure()
+    last = 1.0
+    for k, (label, metrics) in enumerate(runs.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        xs = [m[x] for m in metrics]
+        last = max([last, *xs])
+        for key, name, dash in SERIES:
+            values = [m.get(key) for m in metrics]
+            if any(v is not None for v in values):
+                figure.add_scatter(
+                    x=xs,
+                    y=values,
+                    mode="lines",
+                    name=f"{label} · {name}",
+                    legendgroup=label,
+                    line=dict(color=colour, dash=dash, width=2.5),
+                    connectgaps=True,
+                    hovertemplate=f"{label}<br>{name}: %{{y:.4f}} at {x} %{{x}}<extra></extra>",
+                )
+    figure.update_layout(
+        template="plotly_white",
+        height=440,
+        uirevision="compare-runs",
+        title=dict(text="Loss per optimizer step: solid weighted, dotted prompt, dashed completion"),
+        xaxis=dict(title=dict(text=x), rangemode="tozero", **whole_ticks(last)),
+        yaxis=dict(title=dict(text="cross-entropy (nats)"), rangemode="tozero"),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        margin=dict(t=60, b=40),
     )
     return figure
 

@@ -2,7 +2,7 @@
 
 from lab.data.examples import Example, conversation, single_turn
 from lab.data.sources import load_sample
-from lab.labels.check import check
+from lab.labels.check import Finding, check, group_findings
 from lab.labels.token_labels import LabelSettings
 from tests.conftest import DOG, tokenizer_copy
 
@@ -94,3 +94,21 @@ def test_a_conversation_the_chat_template_refuses_is_unrenderable(tokenizer, tmp
     assert found[0].message == (
         "example 0: the model's chat template cannot render this conversation: System role not supported"
     )
+
+
+def test_findings_are_grouped_by_code_with_the_examples_they_hit(tokenizer):
+    data = load_sample("spanish") + [conversation(("user", "Hello?"))]
+    groups = group_findings(check(data, tokenizer, "classic", strategies=("special-mask", "response-template")))
+    assert [(g.code, g.examples, g.strategies) for g in groups] == [
+        ("fully-masked", (5,), ()),
+        ("eos-masked", (0, 1, 2, 3, 4), ("response-template",)),
+    ]
+    assert (
+        groups[1].sentence().startswith("`eos-masked` in 5 examples (#0, #1, #2, #3, #4), e.g. example 0: pad == eos")
+    )
+    assert (
+        groups[0].sentence()
+        == "`fully-masked` in 1 example (#5), e.g. example 5 has no assistant turn: nothing to learn"
+    )
+    many = group_findings([Finding(k, "truncated", f"example {k} is cut") for k in range(20)])
+    assert many[0].sentence(shown=3) == "`truncated` in 20 examples (#0, #1, #2, …), e.g. example 0 is cut"

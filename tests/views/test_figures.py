@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.labels.ratio import ExampleRatio, statistics_of
-from lab.views.figures import log_bins, loss_curves, loss_share_curve, power_of_ten, ratio_histogram
+from lab.views.figures import log_bins, loss_curves, loss_share_curve, power_of_ten, ratio_histogram, runs_curves
 
 
 def stats(*pairs):
@@ -60,3 +60,39 @@ def test_the_step_axis_ticks_whole_steps_only(steps, dtick):
     axis = loss_curves(metrics, "run").to_plotly_json()["layout"]["xaxis"]
     assert (axis["dtick"], axis["tick0"], axis["tickformat"]) == (dtick, 0, "d")
     assert steps / axis["dtick"] <= 10
+
+
+def test_runs_are_overlaid_a_colour_each_a_dash_per_loss_against_step_or_epoch():
+    copied = [
+        {"step": s, "epoch": s / 2, "loss": 3.0 / s, "prompt_loss": 2.0 / s, "completion_loss": 1.0}
+        for s in range(1, 5)
+    ]
+    masked = [
+        {"step": s, "epoch": s / 2, "loss": 1.0 / s, "prompt_loss": 4.0 + s, "completion_loss": 1.0 / s}
+        for s in range(1, 5)
+    ]
+    figure = runs_curves({"copy": copied, "masked": masked}, x="epoch").to_plotly_json()
+    names = [t["name"] for t in figure["data"]]
+    assert names == [
+        f"{run} · {loss}"
+        for run in ("copy", "masked")
+        for loss in ("training loss (weighted)", "prompt loss", "completion loss")
+    ]
+    assert [t["line"]["dash"] for t in figure["data"][:3]] == ["solid", "dot", "dash"]
+    assert len({t["line"]["color"] for t in figure["data"]}) == 2
+    assert figure["data"][4]["x"] == [0.5, 1.0, 1.5, 2.0] and figure["data"][4]["y"] == [5.0, 6.0, 7.0, 8.0]
+    assert figure["layout"]["xaxis"]["title"]["text"] == "epoch"
+
+
+def test_a_larger_scale_draws_larger_mean_labels_in_a_taller_chart():
+    data = {"reading": stats((100, 1), (120, 1)), "explain": stats((10, 70), (12, 90))}
+    small, large = ratio_histogram(data).to_plotly_json(), ratio_histogram(data, scale=1.5).to_plotly_json()
+    assert [a["font"]["size"] for a in small["layout"]["annotations"]] == [12] * 4
+    assert [a["font"]["size"] for a in large["layout"]["annotations"]] == [18] * 4
+    assert (small["layout"]["height"], large["layout"]["height"]) == (460, 690)
+
+
+def test_the_share_markers_of_two_sets_sit_on_different_sides():
+    figure = loss_share_curve({"a": stats((30, 10)), "b": stats((31, 10))}, 0.1).to_plotly_json()
+    markers = [t for t in figure["data"] if t["mode"] == "markers+text"]
+    assert [m["textposition"] for m in markers] == ["middle left", "middle right"]

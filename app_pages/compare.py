@@ -1,0 +1,120 @@
+"""Compare runs: seed 000's comparison side by side (labels copied, masked, through TRL): their loss curves,
+what each predicts along one example, and their answers to the held-out question."""
+
+import streamlit as st
+
+import app_state
+from lab.data import load_sample
+from lab.data.edits import preview
+from lab.errors import LabError
+from lab.labels import special_token_strings
+from lab.look import mean_losses
+from lab.look.answers import check_answer
+from lab.views import loss_chips, runs_curves, text_view
+
+store = app_state.run_store()
+st.title("Compare runs")
+st.caption(
+    "Seed 000 trains the same examples with labels copied, masked and through TRL, then compares their "
+    "curves, what each predicts along the prompt, and their answer to a question none of them trained on."
+)
+runs = {r.id: r for r in store.with_weights()}
+if len(runs) < 2:
+    st.info("Train two runs on the same examples first (on Train: strategy copy, then special-mask), then come back.")
+    st.stop()
+
+
+def name(run_id: str) -> str:
+    config = runs[run_id].config
+    return f"{config.strategy} · {config.method} · {run_id[-6:]}"
+
+
+st.session_state.setdefault("compare_runs", list(runs)[:2][::-1])
+chosen = st.multiselect("Runs", list(runs), key="compare_runs", format_func=name)
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+
+st.subheader("Loss curves")
+axis = st.radio("x-axis", ["step", "epoch"], horizontal=True, key="compare_axis")
+metrics = {run_id: store.metrics(run_id) for run_id in chosen}
+st.plotly_chart(app_state.styled(runs_curves({name(r): metrics[r] for r in chosen}, axis)), theme=None, width="stretch")
+rows = []
+for run_id in chosen:
+    run, last = runs[run_id], (metrics[run_id] or [{}])[-1]
+    seconds = run.seconds(last or None)
+    rows.append(
+        {
+            "run": name(run_id),
+            "examples": run.examples,
+            "epochs": run.config.epochs,
+            "steps": run.step,
+            "seconds trained": round(seconds, 1) if seconds is not None else None,
+            "tokens/s": round(last.get("tokens_per_s") or 0),
+            "final loss": last.get("loss"),
+            "prompt loss": last.get("prompt_loss"),
+            "completion loss": last.get("completion_loss"),
+        }
+    )
+app_state.table(
+    rows,
+    column_config={
+        k: st.column_config.NumberColumn(format="%.4f") for k in ("final loss", "prompt loss", "completion loss")
+    },
+)
+
+st.subheader("What each run predicts along one example")
+examples = store.examples(chosen[0])
+index = st.selectbox(
+    "Example (of the first run's training set)",
+    range(len(examples)),
+    key="compare_example",
+    format_func=lambda i: f"#{i} · {preview(examples[i])}",
+)
+st.caption(
+    "Each token's loss when predicted from the true tokens before it (blue: confident and right, white: "
+    "p = 0.1, red: p ≤ 0.01); underlined ✓ where that run trained on it."
+)
+try:
+    inspected = {run_id: app_state.positions_for(run_id, examples[index]) for run_id in chosen}
+except LabError as e:
+    st.error(f"Example #{index} cannot be inspected: {e}")
+    st.stop()
+first = inspected[chosen[0]][0]
+st.markdown("**Base model**")
+st.html(loss_chips(first, "before", marks=False))
+summary = []
+for run_id in chosen:
+    positions = inspected[run_id][0]
+    st.markdown(f"**{name(run_id)}**")
+    st.html(loss_chips(positions, "after"))
+    means = mean_losses(positions)
+    summary.append({"run": name(run_id)} | {k.replace("_", " "): v for k, v in means.items()})
+app_state.table(
+    summary,
+    column_config={k: st.column_config.NumberColumn(format="%.3f") for k in summary[0] if k != "run"},
+)
+
+st.subheader("The held-out question")
+heldout = load_sample("spanish_heldout")[0].conversation
+left, right = st.columns([3, 1])
+question = left.text_input("Question", heldout.turns[0].content, key="compare_heldout")
+reference = right.text_input("Reference answer", heldout.turns[1].content, key="compare_reference")
+if st.button("Answer with every run", type="primary"):
+    st.session_state["compare_answered"] = True
+if st.session_state.get("compare_answered"):
+    columns = st.columns(len(chosen) + 1)
+    base = runs[chosen[0]].config
+    specials = special_token_strings(app_state.tokenizer_for(base.model, base.trust_remote_code))
+    who = [(None, "Base model", base.format)] + [(r, name(r), runs[r].config.format) for r in chosen]
+    for column, (run_id, title, fmt) in zip(columns, who):
+        answer = app_state.answer_for(
+            run_id, question, base.model if run_id is None else runs[run_id].config.model, fmt
+        )
+        verdict = check_answer(answer, reference, store.examples(run_id) if run_id else [], specials)
+        column.markdown(f"**{title}** ({fmt})")
+        column.html(text_view(answer, specials))
+        if verdict.sentence:
+            (column.success if verdict.correct else column.warning if verdict.repeats is not None else column.info)(
+                verdict.sentence
+            )
