@@ -29,7 +29,8 @@ def name(run_id: str) -> str:
     return f"{config.strategy} · {config.method} · {run_id[-6:]}"
 
 
-st.session_state.setdefault("compare_runs", list(runs)[:2][::-1])
+kept = [r for r in st.session_state.get("compare_runs", []) if r in runs]  # a deleted run drops out
+st.session_state["compare_runs"] = kept or list(runs)[:2][::-1]  # the two newest, older first
 chosen = st.multiselect("Runs", list(runs), key="compare_runs", format_func=name)
 if not chosen:
     st.info("Pick at least one run.")
@@ -65,6 +66,8 @@ app_state.table(
 
 st.subheader("What each run predicts along one example")
 examples = store.examples(chosen[0])
+if st.session_state.get("compare_example") not in range(len(examples)):
+    st.session_state["compare_example"] = 0
 index = st.selectbox(
     "Example (of the first run's training set)",
     range(len(examples)),

@@ -48,13 +48,13 @@ CSS = """<style>
 .sl-key>.l{color:#455a64}
 .sl-text-view{font:14px/1.6 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word;
  border:1px solid #cfd8dc;border-radius:6px;padding:.6em .8em;background:#fff}
-.sl-text-view span{border-radius:3px}
-.sl-text-view .sl-role-system{background:#ede7f6}.sl-text-view .sl-role-user{background:#fff3e0}
-.sl-text-view .sl-role-assistant{background:#e3f2fd}
-.sl-text-view .sl-kind-template{font-style:italic;color:#455a64}
-.sl-text-view .sl-kind-special{background:#263238;color:#fff;padding:0 2px;font-weight:700}
+.sl-text-view span,.sl-legend-row span{border-radius:3px}
+.sl-role-system{background:#ede7f6}.sl-role-user{background:#fff3e0}.sl-role-assistant{background:#e3f2fd}
+.sl-kind-template{font-style:italic;color:#455a64}
+.sl-kind-special{background:#263238;color:#fff;padding:0 2px;font-weight:700}
 .sl-ws{color:#90a4ae}
-.sl-legend-row{display:flex;flex-wrap:wrap;gap:.4em 1.4em;border:none;padding:.2em 0;font-size:13px}
+.sl-legend-row{display:flex;flex-wrap:wrap;gap:.4em 1.4em;padding:.2em 0;margin-bottom:.3em;
+ font:13px/1.6 ui-monospace,Menlo,Consolas,monospace}
 .sl-legend-row small{color:#455a64;font-family:system-ui,sans-serif}
 </style>"""
 
@@ -157,7 +157,7 @@ def role_legend() -> str:
     items = "".join(
         f'<span class="sl-swatch">{shown} <small>{html.escape(what)}</small></span>' for shown, what in swatches
     )
-    return f'{CSS}<div class="sl-text-view sl-legend-row">{items}</div>'
+    return f'{CSS}<div class="sl-legend-row">{items}</div>'
 
 
 def rendered_text(rendered: Rendered) -> str:

@@ -59,7 +59,9 @@ def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page
     page.reload()
     page.locator(".sl-chips").first.wait_for(timeout=60_000)
     settle(page)
-    assert "".join(chip_texts(page)).replace("·", " ").endswith(" el gato negro<|im_end|>")  # kept on disk
+    assert page.get_by_test_id("stRadioGroup").get_by_role("radio", name="chat-template").is_checked()  # kept
+    chips = "".join(chip_texts(page)).replace("·", " ")
+    assert chips.startswith("<|im_start|>system") and chips.endswith("assistant↵el gato negro<|im_end|>↵")  # kept
     screenshot(page, "tokens-and-labels")
 
 
@@ -194,5 +196,5 @@ def test_decoding_runs_three_strategies_in_the_browser(page, serve, tiny_model_d
     page.get_by_text("Spread over the samples").first.wait_for(timeout=60_000)
     settle(page)
     assert page.get_by_text("beam 0 · score").count() == 1 and page.get_by_text("beam 1 · score").count() == 1
-    assert page.locator("[data-testid=stCode]").count() == 4
+    assert page.locator(".sl-text-view").count() == 5  # the prompt sent, greedy, two beams, the first sample
     screenshot(page, "decoding")
