@@ -271,8 +271,12 @@ def table(rows: list[dict], column_config: dict | None = None) -> None:
         st.dataframe(rows, hide_index=True, width="stretch", column_config=column_config)
         return
     frame = pd.DataFrame(rows)
-    numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    st.table(frame.style.format("{:.4g}", subset=numbers, na_rep="").hide(axis="index"))
+    percent = [
+        c for c, cfg in (column_config or {}).items() if (cfg.get("type_config") or {}).get("format") == "percent"
+    ]
+    numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and c not in percent]
+    style = frame.style.format("{:.4g}", subset=numbers, na_rep="").format("{:.1%}", subset=percent, na_rep="")
+    st.table(style.hide(axis="index"))
 
 
 def styled(figure):
