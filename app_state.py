@@ -272,7 +272,9 @@ def table(rows: list[dict], column_config: dict | None = None) -> None:
         return
     frame = pd.DataFrame(rows)
     percent = [
-        c for c, cfg in (column_config or {}).items() if (cfg.get("type_config") or {}).get("format") == "percent"
+        c
+        for c, cfg in (column_config or {}).items()
+        if c in frame.columns and (cfg.get("type_config") or {}).get("format") == "percent"
     ]
     numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and c not in percent]
     style = frame.style.format("{:.4g}", subset=numbers, na_rep="").format("{:.1%}", subset=percent, na_rep="")
