@@ -28,6 +28,7 @@ from lab.models import (
     model_vocab_size,
     quantization_of,
 )
+from lab.ship import trl_handoff
 from lab.train import RunStore, load_trained, runner_for
 from lab.views.chips import PROJECTOR_CSS
 
@@ -143,6 +144,16 @@ def _answer(run_id: str | None, weights: str | None, question: str, model: str, 
     prompt = question_prompt(question, tokenizer, fmt)
     chosen = trained_model_for(run_id) if run_id else model_for(model, "cpu", trust)
     return greedy_answer(chosen, tokenizer, prompt, fmt)
+
+
+def handoff_for(run_id: str):
+    """The TRL hand-off of a run (cached per run and version of its weights: TRL reads its examples)."""
+    return _handoff(run_id, run_store().weights_version(run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _handoff(run_id: str, weights: str | None):
+    return trl_handoff(run_store(), run_id)
 
 
 def model_ref() -> str:

@@ -3,5 +3,6 @@
 labels  tokens, check, ratio
 runs    train, runs
 look    inspect, decode
+ship    export
 main    the parser and `main()`: exit codes and one-line errors
 """

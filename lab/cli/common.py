@@ -33,6 +33,9 @@ def quiet() -> None:
     warnings.filterwarnings("ignore")
     for name in ("transformers", "trl", "datasets", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    from transformers.utils import logging as transformers_logging  # heavy, but every command but `runs` needs it
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars, which the environment does not stop
     lab_log = logging.getLogger("lab")
     if not lab_log.handlers:
         handler = logging.StreamHandler(sys.stderr)

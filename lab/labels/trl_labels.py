@@ -18,7 +18,7 @@ from lab.labels.tokens import Tokenized
 
 
 @functools.lru_cache(maxsize=4)
-def _sft_config(assistant_only: bool):
+def _sft_config(completion_only: bool, assistant_only: bool):
     from trl import SFTConfig  # heavy: TRL loads only when a TRL strategy is asked for
 
     with warnings.catch_warnings():  # TRL's own defaults trip transformers' deprecation notices
@@ -26,7 +26,7 @@ def _sft_config(assistant_only: bool):
         return SFTConfig(
             output_dir=tempfile.gettempdir(),
             max_length=None,
-            completion_only_loss=not assistant_only,
+            completion_only_loss=completion_only,
             assistant_only_loss=assistant_only,
             report_to=[],
             dataset_num_proc=None,
@@ -56,8 +56,9 @@ def assistant_only_trainable(tokenizer) -> bool:
         return False
 
 
-def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool) -> list[dict]:
+def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool, completion_only: bool | None = None) -> list[dict]:
     """Run TRL's own `SFTTrainer._prepare_dataset` on rows; returns the prepared rows (input_ids, labels).
+    `completion_only` is `completion_only_loss` (default: on unless `assistant_only`).
 
     The trainer instance is replaced by the three attributes the method reads, set the way
     `SFTTrainer.__init__` sets them; tests check the result against a real one-step SFTTrainer run.
@@ -70,16 +71,15 @@ def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool) -> list[dict]
     chat_template = None
     if assistant_only and not generation_markers(tokenizer):
         chat_template = get_training_chat_template(tokenizer)  # raises ValueError when TRL cannot patch it
-    trainer = SimpleNamespace(
-        _tokenizer=tokenizer, completion_only_loss=not assistant_only, chat_template=chat_template
-    )
+    completion_only = not assistant_only if completion_only is None else completion_only
+    trainer = SimpleNamespace(_tokenizer=tokenizer, completion_only_loss=completion_only, chat_template=chat_template)
     datasets.disable_progress_bars()
     dataset = datasets.Dataset.from_list(rows)
     prepared = SFTTrainer._prepare_dataset(
         trainer,
         dataset,
         tokenizer,
-        _sft_config(assistant_only),
+        _sft_config(completion_only, assistant_only),
         packing=False,
         formatting_func=None,
         dataset_name="lab",

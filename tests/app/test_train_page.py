@@ -6,7 +6,8 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from lab.train import RunStore
+from lab.data import load_sample
+from lab.train import RunConfig, RunStore, execute
 from tests.app.conftest import open_app
 from tests.conftest import shown_texts
 
@@ -52,10 +53,8 @@ def test_a_run_started_from_the_page_trains_shows_its_curve_answers_and_can_be_d
 
     {b.label: b for b in at.button}["Answer with both"].click().run()
     assert not at.exception
-    assert [m.value for m in at.markdown if m.value.startswith("**")][-2:] == [
-        "**Base model**",
-        f"**Fine-tuned ({run.id})**",
-    ]
+    headers = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert headers[headers.index("**Base model**") + 1] == f"**Fine-tuned ({run.id})**"
     prompt = '\n\n### Human: How do you say "day" in Spanish?\n\n### Assistant:<|im_start|>'  # classic, seed 000
     base = greedy(tiny_model_dir, tokenizer, prompt)
     tuned = greedy(store.run_folder(run.id) / "final", tokenizer, prompt)
@@ -96,3 +95,30 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home,
     {b.label: b for b in at.button}["Train"].click().run()
     assert any("cannot be fully fine-tuned" in e.value for e in at.error)
     assert RunStore(app_home).list() == []
+
+
+def test_the_export_box_writes_the_model_and_the_trl_hand_off(app_home, tiny_model_dir):
+    store = RunStore(app_home)
+    config = RunConfig(model=str(tiny_model_dir), method="lora", epochs=2, lr=5e-2, dtype="fp32")
+    run_id = store.create(config, load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    at = open_app(TRAIN)
+    assert not at.exception
+    at.checkbox(key=f"merge-{run_id}").check().run()
+    at.button(key=f"export-{run_id}").click().run()
+    assert not at.exception
+    folder = app_home / "exports" / run_id
+    assert (folder / "model.safetensors").is_file() and (folder / "README.md").is_file()
+    assert any("merged into the base model, float32" in s.value for s in at.success)
+    at.button(key=f"export-{run_id}").click().run()  # again: the folder is no longer empty
+    assert any("Nothing was exported" in e.value and "not an empty folder" in e.value for e in at.error)
+
+    at.button(key=f"handoff-{run_id}").click().run()
+    assert not at.exception
+    yaml_code, launch = [c.value for c in at.code][-2:]
+    assert "completion_only_loss: true" in yaml_code and "use_peft: true" in yaml_code
+    assert "trl sft --config sft.yaml" in launch and "--accelerate_config fsdp2" in launch
+    at.button(key=f"write-handoff-{run_id}").click().run()
+    written = app_home / "trl" / run_id
+    assert sorted(p.name for p in written.iterdir()) == ["data.jsonl", "launch.sh", "sft.yaml"]
+    assert (written / "sft.yaml").read_text().strip() == yaml_code.strip()  # the page shows what it writes

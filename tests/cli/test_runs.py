@@ -103,3 +103,42 @@ def test_full_fine_tuning_of_a_quantized_base_is_refused_before_a_run_exists(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is quantized (bitsandbytes 4-bit)" in err and "pick method lora" in err
     assert RunStore(tmp_path).list() == []
+
+
+def test_export_writes_the_model_and_the_trl_hand_off_or_says_why_not(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SFT_LAB_HOME", str(tmp_path))
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "sample:spanish",
+                "--model",
+                str(tiny_model_dir),
+                "--epochs",
+                "1",
+                "--dtype",
+                "fp32",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    run_id = json.loads(capsys.readouterr().out)["id"]
+    assert main(["export", "--run", run_id]) == 2
+    assert capsys.readouterr().err == "error: give --out DIR (the model), --trl DIR (the TRL CLI run), or both\n"
+    args = ["export", "--run", run_id, "--out", str(tmp_path / "model"), "--trl", str(tmp_path / "trl"), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "model.safetensors" in out["model"]["files"] and out["trl"]["files"] == [
+        "sft.yaml",
+        "data.jsonl",
+        "launch.sh",
+    ]
+    assert out["trl"]["loss"] == "completion_only_loss" and out["trl"]["differs"] == ""
+    assert main(args) == 2  # the model folder is no longer empty: nothing is written over
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    result = run_cli(
+        "export", "--run", "no-such-run", "--out", str(tmp_path / "x"), env={"SFT_LAB_HOME": str(tmp_path)}
+    )
+    assert result.returncode == 2 and result.stderr == "error: no run 'no-such-run'\n"
