@@ -42,7 +42,7 @@ TRUST_REMOTE_CODE = "trust_remote_code"
 PROMPT_WEIGHT = "prompt_weight"
 STRATEGY_CHOICE = "strategy_choice"
 PICKED = "picked_example"  # the example picker's widget
-PICKED_SAVED = "picked_example_saved"  # the workspace's choice when the picker last followed it
+PICKED_UID = "picked_uid"  # the identity of this tab's selected example
 NEW_RUN_EXAMPLES = "new_run_examples"  # the examples the Train page's New run form trains on
 PROJECTOR = "projector"  # larger text for a room
 
@@ -54,6 +54,7 @@ IN_URL = {
     FORMAT: "format",
     PROMPT_WEIGHT: "w",
     NEW_RUN_EXAMPLES: "examples",
+    PICKED_UID: "example",
     PROJECTOR: "projector",
 }
 KEPT = "kept_in_url"
@@ -346,19 +347,19 @@ def examples() -> list[Example]:
 
 
 def example_picker(examples_: list[Example], label: str = "Example") -> int:
-    """A selectbox over the set whose choice is saved with the workspace, so every page shows the same one.
+    """A selectbox over the set: each tab its own choice, kept by the example's identity (and in the URL), so
+    the choice follows its example when another tab moves it, and no tab moves another's.
 
     The widget has a key and no `index`: a selectbox whose `index` changes between reruns is a new widget each
-    time, and the browser then drops every second pick. The saved choice is copied into the widget's state
-    only when it changed elsewhere (another page, a new example)."""
-    ws = workspace()
-    saved = min(ws.state().selected, max(len(examples_) - 1, 0))
-    if st.session_state.get(PICKED_SAVED) != saved or st.session_state.get(PICKED) not in range(len(examples_)):
-        st.session_state[PICKED] = st.session_state[PICKED_SAVED] = saved
+    time, and the browser then drops every second pick."""
+    uids = [e.uid for e in examples_]
+    wanted = st.session_state.get(PICKED_UID)
+    at = uids.index(wanted) if wanted in uids else 0
+    if st.session_state.get(PICKED) != at:
+        st.session_state[PICKED] = at
 
     def picked() -> None:
-        ws.save_state(selected=st.session_state[PICKED])
-        st.session_state[PICKED_SAVED] = st.session_state[PICKED]
+        st.session_state[PICKED_UID] = uids[st.session_state[PICKED]]
 
     st.selectbox(
         label,
@@ -367,4 +368,5 @@ def example_picker(examples_: list[Example], label: str = "Example") -> int:
         on_change=picked,
         format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}",
     )
+    st.session_state[PICKED_UID] = uids[st.session_state[PICKED]]
     return st.session_state[PICKED]

@@ -1,36 +1,51 @@
 """Examples: the dataset every page uses, edited turn by turn, and the text the chosen format makes of it."""
 
+import hashlib
+from dataclasses import replace
+
 import streamlit as st
 
 import app_state
 from lab.common import SAMPLE_PREFIX
 from lab.data import ROLES, edits, examples_from_upload, load_sample, sample_names, to_jsonl
+from lab.data.workspace import Seen, StaleEdit, new_identity, seen
 from lab.errors import LabError
 from lab.labels import render
 from lab.views import rendered_text, role_legend
 
 ws = app_state.workspace()
-FLASH, ERROR = "examples_flash", "examples_error"
+FLASH, NOTICE, ERROR = "examples_flash", "examples_notice", "examples_error"
 
 
-def apply(edit, *args, selected=None, source=None, said=None):
-    """Apply an edit to the saved set, re-read now so that edits made in one run stack up."""
+def change(before: Seen, edit, strict: bool = True, select: str | None = None, said: str | None = None):
+    """Apply an edit to the example the person saw, wherever it now is; a stale one is refused in words."""
     try:
-        ws.save(edit(ws.examples(), *args), selected=selected, source=source)
-        if said:
-            st.session_state[FLASH] = said
+        notice = ws.change(before, edit, strict=strict)
+    except StaleEdit as e:
+        st.session_state[ERROR] = f"{e}."
+        return
     except LabError as e:
         st.session_state[ERROR] = f"{e}. Nothing was changed."
+        return
+    if select:
+        st.session_state[app_state.PICKED_UID] = select
+    if notice:
+        st.session_state[NOTICE] = f"{notice[0].upper()}{notice[1:]}."
+    if said:
+        st.session_state[FLASH] = said
 
 
-def edit_from_widget(edit, key, *args, **kwargs):
-    apply(edit, *args, st.session_state[key], **kwargs)
+def typed(key: str, before: Seen, edit):
+    """A text area's change: written only when it differs from what the person saw (a redrawn widget may
+    report its unchanged text)."""
+    if st.session_state[key] != before.text:
+        change(before, lambda rows, at: edit(rows, at, st.session_state[key]))
 
 
 def load(new, source, how):
     current = ws.examples()
-    rows = new if how == "replace" else current + new
-    ws.save(rows, selected=0 if how == "replace" else len(current), source=source if how == "replace" else None)
+    saved = ws.save(new if how == "replace" else current + new, source=source if how == "replace" else None)
+    st.session_state[app_state.PICKED_UID] = saved[0 if how == "replace" else len(current)].uid
     noun = "example" if len(new) == 1 else "examples"
     st.session_state[FLASH] = f"{'Loaded' if how == 'replace' else 'Appended'} {len(new)} {noun} from {source}."
 
@@ -42,7 +57,7 @@ st.caption(
     f"{len(examples)} examples, first from `{state.source}`. Every page uses this set; it is saved as you "
     f"edit, in `{ws.examples_path}`. Examples are numbered from 0, as `python -m lab check` numbers them."
 )
-for key, show in ((FLASH, st.success), (ERROR, st.error)):
+for key, show in ((FLASH, st.success), (NOTICE, st.warning), (ERROR, st.error)):
     if key in st.session_state:
         show(st.session_state.pop(key))
 
@@ -74,9 +89,9 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
         help=("Rows with `messages` (role/content list), `prompt` + `completion`, or `text`."),
     )
     if upload is not None:
-        replace, append = middle.columns(2)
+        replace_col, append = middle.columns(2)
         how = "append" if append.button("Append it") else None
-        with replace.popover("Replace with it"):
+        with replace_col.popover("Replace with it"):
             st.write(f"Replace the {len(examples)} examples of the current set with those of the file?")
             if st.button("Yes, replace with the file", type="primary"):
                 how = "replace"
@@ -94,47 +109,61 @@ if upload_error:
 
 if not examples:
     st.info("The set is empty: add an example or load a sample set above.")
-    st.button("New example", on_click=apply, args=(edits.insert_example, 0), kwargs={"selected": 0})
+    if st.button("New example"):
+        ws.save([replace(edits.blank_example(), uid=new_identity())])
+        st.rerun()
     st.stop()
 
 i = app_state.example_picker(examples)
 example, last = examples[i], len(examples) - 1
+before = seen(example)
+fresh = replace(edits.blank_example(), uid=new_identity())
+copy = replace(example, uid=new_identity())
 buttons = st.columns(5)
 buttons[0].button(
     "New example",
-    on_click=apply,
-    args=(edits.insert_example, i + 1),
-    kwargs={"selected": i + 1},
+    on_click=change,
+    args=(before, lambda rows, at: edits.insert_example(rows, at + 1, fresh)),
+    kwargs={"strict": False, "select": fresh.uid},
     help="A blank user/assistant pair after this one",
 )
-buttons[1].button("Duplicate", on_click=apply, args=(edits.insert_example, i + 1, example), kwargs={"selected": i + 1})
+buttons[1].button(
+    "Duplicate",
+    on_click=change,
+    args=(before, lambda rows, at: edits.insert_example(rows, at + 1, copy)),
+    kwargs={"select": copy.uid},
+)
 buttons[2].button(
-    "Move up", on_click=apply, args=(edits.move_example, i, -1), kwargs={"selected": max(i - 1, 0)}, disabled=i == 0
+    "Move up",
+    on_click=change,
+    args=(before, lambda rows, at: edits.move_example(rows, at, -1)),
+    kwargs={"strict": False},
+    disabled=i == 0,
 )
 buttons[3].button(
     "Move down",
-    on_click=apply,
-    args=(edits.move_example, i, 1),
-    kwargs={"selected": min(i + 1, last)},
+    on_click=change,
+    args=(before, lambda rows, at: edits.move_example(rows, at, 1)),
+    kwargs={"strict": False},
     disabled=i == last,
 )
 buttons[4].button(
     "Delete example",
-    on_click=apply,
-    args=(edits.delete_example, i),
-    kwargs={"selected": max(i - 1, 0), "said": f"Deleted example #{i}."},
+    on_click=change,
+    args=(before, edits.delete_example),
+    kwargs={"select": examples[i - 1].uid if i else None, "said": f"Deleted example #{i}."},
 )
 
-revision = ws.revision()  # in widget keys: after any saved edit the widgets show what is on disk
+version = f"{example.uid}-{hashlib.sha1(before.content.encode()).hexdigest()[:10]}"  # new widgets when it changes
 if example.conversation is None:
-    key = f"text-{i}-{revision}"
+    key = f"text-{version}"
     st.text_area(
         "Plain text (no roles: every strategy sees one stretch of text)",
         example.text or "",
         key=key,
         height=200,
-        on_change=edit_from_widget,
-        args=(edits.set_text, key, i),
+        on_change=typed,
+        args=(key, seen(example, 0), edits.set_text),
     )
 else:
     turns = example.conversation.turns
@@ -142,13 +171,16 @@ else:
         role_col, text_col, up_col, down_col, delete_col = st.columns(
             [2.1, 8, 0.7, 0.7, 0.7], vertical_alignment="center"
         )
-        role_key, text_key = f"role-{i}-{t}-{revision}", f"content-{i}-{t}-{revision}"
+        role_key, text_key = f"role-{version}-{t}", f"content-{version}-{t}"
         role_col.selectbox(
             f"Turn {t}",
             ROLES,
             index=ROLES.index(turn.role),
             key=role_key,
-            on_change=lambda k=role_key, t=t: apply(edits.set_turn, i, t, st.session_state[k]),
+            on_change=lambda k=role_key, t=t, role=turn.role: (
+                st.session_state[k] != role
+                and change(before, lambda rows, at: edits.set_turn(rows, at, t, role=st.session_state[k]))
+            ),
         )
         lines = turn.content.count("\n") + 1 + len(turn.content) // 100
         text_col.text_area(
@@ -156,35 +188,40 @@ else:
             turn.content,
             key=text_key,
             height=min(68 + 22 * lines, 320),
-            on_change=lambda k=text_key, t=t: apply(edits.set_turn, i, t, None, st.session_state[k]),
+            on_change=typed,
+            args=(text_key, seen(example, t), lambda rows, at, text, t=t: edits.set_turn(rows, at, t, content=text)),
         )
         up_col.button(
             "↑",
-            key=f"up-{i}-{t}-{revision}",
+            key=f"up-{version}-{t}",
             help="Move this turn up",
             disabled=t == 0,
-            on_click=apply,
-            args=(edits.move_turn, i, t, -1),
+            on_click=change,
+            args=(before, lambda rows, at, t=t: edits.move_turn(rows, at, t, -1)),
         )
         down_col.button(
             "↓",
-            key=f"down-{i}-{t}-{revision}",
+            key=f"down-{version}-{t}",
             help="Move this turn down",
             disabled=t == len(turns) - 1,
-            on_click=apply,
-            args=(edits.move_turn, i, t, 1),
+            on_click=change,
+            args=(before, lambda rows, at, t=t: edits.move_turn(rows, at, t, 1)),
         )
         delete_col.button(
-            "✕", key=f"del-{i}-{t}-{revision}", help="Delete this turn", on_click=apply, args=(edits.delete_turn, i, t)
+            "✕",
+            key=f"del-{version}-{t}",
+            help="Delete this turn",
+            on_click=change,
+            args=(before, lambda rows, at, t=t: edits.delete_turn(rows, at, t)),
         )
     adders = st.columns(4)
     for column, role in zip(adders, ("user", "assistant", "system")):
         article = "an" if role == "assistant" else "a"
         column.button(
             f"Add {article} {role} turn",
-            key=f"add-{role}-{i}-{revision}",
-            on_click=apply,
-            args=(edits.add_turn, i, role),
+            key=f"add-{role}-{version}",
+            on_click=change,
+            args=(before, lambda rows, at, role=role: edits.add_turn(rows, at, role)),
             help="A system turn opens the conversation" if role == "system" else None,
         )
 

@@ -5,6 +5,7 @@ The Examples page applies them to the saved set; `problems` and `preview` descri
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
 from lab.data.examples import ROLES, Conversation, Example, Turn
@@ -128,8 +129,17 @@ def problems(example: Example) -> list[str]:
     return out
 
 
+def shown_plainly(text: str) -> str:
+    """Text with its invisible controls written out (`⟨U+202E⟩`): a right-to-left override or a lone surrogate
+    in someone's data must not reorder or break what a page shows."""
+    return "".join(
+        f"⟨U+{ord(ch):04X}⟩" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\n\t" else ch
+        for ch in text
+    )
+
+
 def preview(example: Example, width: int = 60) -> str:
-    """A one-line summary: the first user turn (or the text), shortened."""
+    """A one-line summary: the first user turn (or the text), shortened, invisible controls written out."""
     if example.conversation is None:
         text = example.text or ""
     else:
@@ -137,5 +147,5 @@ def preview(example: Example, width: int = 60) -> str:
             t.content for t in example.conversation.turns
         ]
         text = firsts[0] if firsts else ""
-    text = " ".join(text.split())
+    text = shown_plainly(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
@@ -43,6 +43,7 @@ class Example:
     conversation: Conversation | None = None
     text: str | None = None
     source: str = ""  # where it came from, for messages: "data.jsonl line 3"
+    uid: str = field(default="", compare=False)  # its identity in the edited set, whatever its place or text
 
     @property
     def is_text(self) -> bool:
@@ -66,8 +67,9 @@ def single_turn(user: str, assistant: str, system: str | None = None) -> Example
     return conversation(*pairs)
 
 
-def example_to_row(example: Example) -> dict[str, Any]:
-    """The row written for an example: `messages`, or `text` for plain text."""
+def example_to_row(example: Example, with_id: bool = False) -> dict[str, Any]:
+    """The row written for an example: `messages`, or `text` for plain text (and its `id`, in the workspace)."""
+    row = {"id": example.uid} if with_id and example.uid else {}
     if example.conversation is None:
-        return {"text": example.text}
-    return {"messages": example.conversation.messages()}
+        return row | {"text": example.text}
+    return row | {"messages": example.conversation.messages()}

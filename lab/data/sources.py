@@ -14,6 +14,7 @@ import json
 import re
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,15 @@ def split_classic_text(text: str) -> Conversation | None:
 
 
 def example_from_row(row: dict[str, Any], where: str) -> Example:
-    """One row of any supported shape -> Example; DataError naming `where` otherwise."""
+    """One row of any supported shape -> Example (with the row's `id`, if any); DataError naming `where`."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected an object, found {type(row).__name__}")
+    example = _example(row, where)
+    uid = row.get("id")
+    return replace(example, uid=str(uid)) if isinstance(uid, (str, int)) and str(uid) else example
+
+
+def _example(row: dict[str, Any], where: str) -> Example:
     if row.get("messages") is not None:
         return Example(conversation=Conversation(tuple(_messages_from(row["messages"], where))), source=where)
     if "prompt" in row and "completion" in row:
@@ -188,9 +195,10 @@ def examples_from_upload(name: str, data: bytes) -> list[Example]:
         return read_examples(path)
 
 
-def to_jsonl(examples: Iterable[Example]) -> bytes:
+def to_jsonl(examples: Iterable[Example], with_ids: bool = False) -> bytes:
     """The set as JSONL bytes (conversational rows, or `text`), the shape `python -m lab` and TRL read."""
-    return "".join(json.dumps(example_to_row(ex), ensure_ascii=False) + "\n" for ex in examples).encode()
+    rows = (example_to_row(ex, with_ids) for ex in examples)
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
 
 
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> None:

@@ -75,7 +75,7 @@ def test_turns_and_examples_can_be_added_moved_and_deleted(app_home):
     assert [t.role for t in Workspace(app_home).examples()[0].conversation.turns] == ["user", "assistant"]
     {b.label: b for b in at.button}["New example"].click().run()
     saved = Workspace(app_home)
-    assert len(saved.examples()) == 6 and saved.state().selected == 1
+    assert len(saved.examples()) == 6 and at.session_state["picked_uid"] == saved.examples()[1].uid
     assert [t.content for t in saved.examples()[1].conversation.turns] == ["", ""]
     assert any("turn 0 (user) is empty" in w.value for w in at.warning)
     {b.label: b for b in at.button}["Delete example"].click().run()
@@ -134,7 +134,7 @@ def test_a_good_upload_is_appended(app_home):
     at.run()
     {b.label: b for b in at.button}["Append it"].click().run()
     saved = Workspace(app_home)
-    assert len(saved.examples()) == 6 and saved.state().selected == 5
+    assert len(saved.examples()) == 6 and at.session_state["picked_uid"] == saved.examples()[5].uid
     assert [t.content for t in saved.examples()[5].conversation.turns] == ["Say cat in Spanish.", "gato"]
     assert any("Appended 1 example from mine.jsonl" in s.value for s in at.success)
 
@@ -148,6 +148,7 @@ def test_a_refresh_keeps_the_format_w_the_model_and_the_new_runs_examples(app_ho
     at.multiselect(key="new_run_examples").set_value([1, 3]).run()
     at.switch_page(TOKENS).run()  # Streamlit clears the URL's parameters on a page change
     url = dict(at.query_params)
+    assert url.pop("example") == Workspace(app_home).examples()[0].uid  # this tab's example, by identity
     assert url == {
         "model": str(tiny_model_dir),
         "format": "chat-template",

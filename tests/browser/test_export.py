@@ -2,7 +2,7 @@
 
 from lab.data import load_sample
 from lab.train import RunConfig, RunStore, execute
-from tests.browser.conftest import screenshot, settle
+from tests.browser.fixtures import screenshot, settle
 
 
 def test_the_export_box_writes_a_merged_model_and_shows_the_trl_hand_off(page, serve, lab_home, tiny_model_dir):

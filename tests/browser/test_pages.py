@@ -2,7 +2,7 @@
 
 from lab.data import Workspace, load_sample, single_turn
 from lab.train import RunConfig, RunStore, execute
-from tests.browser.conftest import screenshot, settle
+from tests.browser.fixtures import screenshot, settle
 
 ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
 

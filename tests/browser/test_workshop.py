@@ -8,7 +8,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lab.data import Workspace, load_sample
 from lab.train import RunStore
-from tests.browser.conftest import screenshot, settle
+from tests.browser.fixtures import screenshot, settle
 
 
 def cpu_seconds(pid: int) -> float:
@@ -39,7 +39,7 @@ def test_the_example_picker_keeps_every_pick_on_every_page(page, serve, lab_home
     page.get_by_text("What the model reads").first.wait_for(timeout=60_000)
     settle(page)
     assert page.get_by_role("combobox", name="Example", exact=True).input_value().startswith("#3 ·")
-    assert Workspace(lab_home).state().selected == 3
+    assert f"example={Workspace(lab_home).examples()[3].uid}" in page.url  # this tab's choice, in its URL
 
 
 def test_the_server_idles_with_a_tab_open(page, serve):

@@ -17,22 +17,64 @@ def roles(example):
 
 def test_a_new_workspace_starts_from_the_spanish_sample_and_saves_atomically(tmp_path):
     space = ws.Workspace(tmp_path)
-    assert space.examples() == load_sample("spanish") and space.revision() == 0
+    assert space.examples() == load_sample("spanish") and space.revision() == ()
     edited = edits.set_turn(space.examples(), 0, 1, content="can")
-    space.save(edited, selected=3, source="sample:spanish")
+    space.save(edited, source="sample:spanish")
     again = ws.Workspace(tmp_path)  # another process, or the app after a restart
     assert again.examples()[0].conversation.turns[1].content == "can"
-    assert again.state() == ws.WorkspaceState(3, "sample:spanish")
-    assert [p.name for p in (tmp_path / "workspace").iterdir()] in (
-        ["examples.jsonl", "state.json"],
-        ["state.json", "examples.jsonl"],
-    )
+    assert [e.uid for e in again.examples()] == [e.uid for e in space.examples()]  # identities are kept
+    assert again.state() == ws.WorkspaceState("sample:spanish")
+    assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == ["examples.jsonl", "state.json"]
 
 
-def test_selection_is_clamped_to_the_set(tmp_path):
+def test_a_set_saved_without_identities_gets_them_once_for_everyone(tmp_path):
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "workspace" / "examples.jsonl").write_bytes(to_jsonl(load_sample("spanish")))
+    first, second = ws.Workspace(tmp_path), ws.Workspace(tmp_path)
+    uids = [e.uid for e in first.examples()]
+    assert len(set(uids)) == 5 and all(uids) and [e.uid for e in second.examples()] == uids
+    rows = [json.loads(line) for line in (tmp_path / "workspace" / "examples.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == uids
+    assert b'"id"' not in to_jsonl(first.examples())  # a download is the plain shape
+
+
+def test_an_edit_lands_on_its_example_wherever_another_tab_moved_it(tmp_path):
     space = ws.Workspace(tmp_path)
-    space.save(load_sample("spanish")[:2], selected=7)
-    assert space.state().selected == 1
+    examples = space.save(load_sample("spanish"))
+    water = examples[1]
+    seen_water = ws.seen(water, turn=1)
+    space.change(ws.seen(water), lambda rows, at: edits.move_example(rows, at, -1), strict=False)  # tab B: up
+    notice = space.change(seen_water, lambda rows, at: edits.set_turn(rows, at, 1, content="el agua"))  # tab A
+    assert notice is None
+    assert [t.content for t in space.examples()[0].conversation.turns] == [
+        'How do you say "water" in Spanish?',
+        "el agua",
+    ]
+    assert space.examples()[1].conversation.turns[1].content == "perro"  # the example now at #1 is untouched
+
+
+def test_a_stale_edit_is_refused_and_the_newer_text_kept(tmp_path):
+    space = ws.Workspace(tmp_path)
+    dog = space.save(load_sample("spanish"))[0]
+    before = ws.seen(dog)
+    space.change(ws.seen(dog, turn=1), lambda rows, at: edits.set_turn(rows, at, 1, content="el perro"))
+    with pytest.raises(ws.StaleEdit, match="changed in another tab since you opened it"):
+        space.change(before, lambda rows, at: edits.delete_turn(rows, at, 1))  # made on the old text
+    assert space.examples()[0].conversation.turns[1].content == "el perro"
+    deleted = space.change(before, edits.delete_example, strict=False) is None
+    assert deleted and len(space.examples()) == 4
+    with pytest.raises(ws.StaleEdit, match="was deleted in another tab"):
+        space.change(ws.seen(dog, turn=1), lambda rows, at: edits.set_turn(rows, at, 1, content="x"))
+
+
+def test_two_tabs_typing_into_one_turn_the_later_wins_and_is_told(tmp_path):
+    space = ws.Workspace(tmp_path)
+    dog = space.save(load_sample("spanish"))[0]
+    both = ws.seen(dog, turn=1)
+    assert space.change(both, lambda rows, at: edits.set_turn(rows, at, 1, content="can")) is None
+    notice = space.change(both, lambda rows, at: edits.set_turn(rows, at, 1, content="chucho"))
+    assert notice == "another tab had changed this text since you opened it; yours replaced it"
+    assert space.examples()[0].conversation.turns[1].content == "chucho"
 
 
 def test_edits_return_new_lists_and_leave_their_input_alone():

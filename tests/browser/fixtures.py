@@ -1,5 +1,9 @@
 """Real-browser fixtures: the app served by `streamlit run` on a free port, driven by Playwright in Debian's
-Chromium. Screenshots go to test-artifacts/. Every test fails if a JavaScript dialog opened."""
+Chromium. Screenshots go to test-artifacts/. Every test fails if a JavaScript dialog opened.
+
+A plugin (the repository's conftest.py loads it), so that tests/browser and tests/faults share one Chromium:
+two sync Playwright instances cannot live in one process. A test that needs Chromium skips, saying why,
+where Playwright or Debian's chromium is missing (`make test` installs both)."""
 
 import os
 import socket
@@ -25,10 +29,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is installed by `make test`")
-if not CHROMIUM.is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium", allow_module_level=True)
 
 
 def _free_port() -> int:
@@ -98,6 +98,9 @@ def serve(lab_home):
 
 @pytest.fixture(scope="session")
 def chromium():
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is installed by `make test`")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield browser
