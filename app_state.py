@@ -7,6 +7,7 @@ sidebar is drawn by app.py on every run, so its widgets keep their values across
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pandas as pd
@@ -22,6 +23,7 @@ from lab.look import greedy_answer, inspect_example, question_prompt
 from lab.models import (
     DEFAULT_MODEL,
     SHIPPED,
+    allow_local_folders,
     available_devices,
     load_model,
     load_tokenizer,
@@ -165,8 +167,26 @@ def fmt() -> str:
     return st.session_state.get(FORMAT, FORMATS[0])
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def shared() -> bool:
+    """Whether others can reach this lab: it listens beyond this machine (`make run HOST=0.0.0.0`)."""
+    return st.get_option("server.address") not in LOOPBACK
+
+
+def trusted_room() -> bool:
+    """Whether a shared lab was started to let its viewers run model code and name server folders
+    (`make run HOST=0.0.0.0 TRUST=1`)."""
+    return os.environ.get("SFT_LAB_SHARED_TRUST") == "1"
+
+
+def remote_code_allowed() -> bool:
+    return not shared() or trusted_room()
+
+
 def trust_remote_code() -> bool:
-    return bool(st.session_state.get(TRUST_REMOTE_CODE, False))
+    return remote_code_allowed() and bool(st.session_state.get(TRUST_REMOTE_CODE, False))
 
 
 def tokenizer():
@@ -302,6 +322,9 @@ def styled(figure):
 
 def sidebar() -> None:
     """Model, device and format, shared by every page. Loads the model's tokenizer once per process."""
+    allow_local_folders(remote_code_allowed())
+    if shared():  # viewers on the network see that something failed, never a traceback of the server
+        st.set_option("client.showErrorDetails", "none")
     restore_choices()
     st.session_state.setdefault(MODEL, DEFAULT_MODEL)
     st.session_state.setdefault(MODEL_INPUT, model_ref())
@@ -320,7 +343,9 @@ def sidebar() -> None:
         st.checkbox(
             "Trust remote code",
             key=TRUST_REMOTE_CODE,
-            help="Runs Python code that comes with the model. Leave off unless you trust its author.",
+            disabled=not remote_code_allowed(),
+            help="Runs Python code that comes with the model. Leave off unless you trust its author."
+            + ("" if remote_code_allowed() else " Off on a lab shared over the network (start it with TRUST=1)."),
         )
         st.selectbox(
             "Device", available_devices(), key=DEVICE, help="`auto` uses a CUDA GPU when there is one, else the CPU."

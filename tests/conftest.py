@@ -85,6 +85,14 @@ def fresh_lab_home(tmp_path: Path) -> Path:
     return home
 
 
+@pytest.fixture
+def app_home(tokenizer, tmp_path, monkeypatch) -> Path:
+    """A fresh SFT_LAB_HOME for the app under test, sharing the converted shipped model."""
+    home = fresh_lab_home(tmp_path)
+    monkeypatch.setenv("SFT_LAB_HOME", str(home))
+    return home
+
+
 def tokenizer_copy(tokenizer, tmp_path, **changes):
     """A saved-and-reloaded copy of the tokenizer with attributes changed (pad token, chat template)."""
     from transformers import AutoTokenizer

@@ -8,6 +8,7 @@ tiny        `build_tiny_model`: a random Llama with a real tokenizer
 
 from lab.models.devices import available_devices, memory_note, pick_device
 from lab.models.references import (
+    allow_local_folders,
     load_model,
     load_tokenizer,
     model_config,
@@ -18,6 +19,7 @@ from lab.models.references import (
 from lab.models.shipped import DEFAULT_MODEL, SHIPPED
 
 __all__ = [
+    "allow_local_folders",
     "DEFAULT_MODEL",
     "SHIPPED",
     "available_devices",

@@ -27,12 +27,30 @@ class ModelSource:
     location: str
 
 
+# Whether a reference may name a folder of this machine: a lab shared over the network turns it off, so that
+# no one else can load (or learn of) the server's folders. One switch for the process: it follows how the
+# server listens.
+_local_folders = {"allowed": True}
+
+
+def allow_local_folders(allowed: bool) -> None:
+    """Let model references name folders of this machine (the default), or not (a shared lab)."""
+    _local_folders["allowed"] = allowed
+
+
 def resolve(ref: str | None) -> ModelSource:
     """Turn a model reference into a source; the shipped model is converted on first use."""
     ref = (ref or DEFAULT_MODEL).strip()
     if ref in SHIPPED or ref == "default":
         name = DEFAULT_MODEL if ref == "default" else ref
         return ModelSource(name, "shipped", str(shipped_folder(name)))
+    if not _local_folders["allowed"]:  # decided before the filesystem is asked anything
+        if ref.count("/") != 1 or ref.startswith((".", "/", "~")) or "\\" in ref:
+            raise ModelError(
+                "on a lab shared over the network, a model is a built-in name or a hub id (owner/name); the "
+                "server's own folders are off"
+            )
+        return ModelSource(ref, "hub", ref)
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

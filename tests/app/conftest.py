@@ -2,20 +2,9 @@
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import fresh_lab_home
-
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-@pytest.fixture
-def app_home(tokenizer, tmp_path, monkeypatch) -> Path:
-    """A fresh SFT_LAB_HOME for the app under test, sharing the converted shipped model."""
-    home = fresh_lab_home(tmp_path)
-    monkeypatch.setenv("SFT_LAB_HOME", str(home))
-    return home
 
 
 def open_app(page: str | None = None, query: dict | None = None, **state) -> AppTest:
