@@ -29,6 +29,7 @@ from lab.models import (
     load_tokenizer,
     model_vocab_size,
     quantization_of,
+    resolve,
 )
 from lab.ship import trl_handoff
 from lab.train import RunStore, load_trained, runner_for
@@ -219,6 +220,7 @@ def _switch_model(candidate: str) -> None:
     trust = trust_remote_code()
     try:
         with st.spinner(_loading_message(candidate)):
+            resolve(candidate)  # before the caches: this process may have loaded a folder before it was shared
             tokenizer_for(candidate, trust)
             vocab_size_for(candidate, trust)
         st.session_state[MODEL] = candidate
