@@ -6,7 +6,6 @@ sidebar is drawn by app.py on every run, so its widgets keep their values across
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -16,10 +15,8 @@ import streamlit as st
 from lab.common import lab_home
 from lab.data import Example, Workspace
 from lab.data.edits import preview
-from lab.data.examples import example_to_row
 from lab.errors import LabError
-from lab.labels import FORMATS, LabelSettings, completion_flags, label_example, tokenize_example
-from lab.look import greedy_answer, inspect_example, question_prompt
+from lab.labels import FORMATS
 from lab.models import (
     DEFAULT_MODEL,
     SHIPPED,
@@ -31,8 +28,6 @@ from lab.models import (
     quantization_of,
     resolve,
 )
-from lab.ship import trl_handoff
-from lab.train import RunStore, load_trained, runner_for
 from lab.views.chips import PROJECTOR_CSS
 
 MODEL = "model"  # the model in use (only ever one that loaded)
@@ -91,73 +86,6 @@ def _workspace(home: str) -> Workspace:
 def workspace() -> Workspace:
     """The process's one Workspace for the current lab home (one object, so its lock is shared)."""
     return _workspace(str(lab_home()))
-
-
-def run_store() -> RunStore:
-    return RunStore(lab_home())
-
-
-def runner():
-    """The process's one training worker (lab.train.runner keeps it across Streamlit's re-imports)."""
-    return runner_for(lab_home())
-
-
-def trained_model_for(run_id: str):
-    """A run's fine-tuned model as its final weights are now (full weights, or its adapter on the base)."""
-    return _trained_model(run_id, run_store().weights_version(run_id))
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _trained_model(run_id: str, version: str | None):
-    """Cached per run and per version of its weights: a resumed run that finishes gets its new weights."""
-    store = run_store()
-    return load_trained(store.get(run_id).config, store.final_weights(run_id), "cpu")
-
-
-def positions_for(run_id: str, example: Example, top_k: int = 5):
-    """Every position of an example under the base model and a run's fine-tuned one, and the run's labels for
-    it (cached per run, version of its weights, the example's content and k)."""
-    content = json.dumps(example_to_row(example), ensure_ascii=False)
-    return _positions(run_id, run_store().weights_version(run_id), content, top_k, example)
-
-
-@st.cache_data(show_spinner="Running the base and the fine-tuned model…", max_entries=32)
-def _positions(run_id: str, weights: str | None, content: str, top_k: int, _example: Example):
-    config = run_store().get(run_id).config
-    tokenizer = tokenizer_for(config.model, config.trust_remote_code)
-    item = tokenize_example(_example, tokenizer, config.format)
-    labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
-    base = model_for(config.model, "cpu", config.trust_remote_code)
-    positions = inspect_example(
-        item, labels, completion_flags(item, tokenizer), tokenizer, base, trained_model_for(run_id), top_k
-    )
-    return positions, labels
-
-
-def answer_for(run_id: str | None, question: str, model: str, fmt: str) -> str:
-    """The greedy answer to a question asked in `fmt`: a run's fine-tuned model, or with None the base `model`
-    (cached per run and version of its weights)."""
-    weights = run_store().weights_version(run_id) if run_id else None
-    return _answer(run_id, weights, question, model, fmt)
-
-
-@st.cache_data(show_spinner="Answering…", max_entries=64)
-def _answer(run_id: str | None, weights: str | None, question: str, model: str, fmt: str) -> str:
-    trust = run_store().get(run_id).config.trust_remote_code if run_id else trust_remote_code()
-    tokenizer = tokenizer_for(model, trust)
-    prompt = question_prompt(question, tokenizer, fmt)
-    chosen = trained_model_for(run_id) if run_id else model_for(model, "cpu", trust)
-    return greedy_answer(chosen, tokenizer, prompt, fmt)
-
-
-def handoff_for(run_id: str):
-    """The TRL hand-off of a run (cached per run and version of its weights: TRL reads its examples)."""
-    return _handoff(run_id, run_store().weights_version(run_id))
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _handoff(run_id: str, weights: str | None):
-    return trl_handoff(run_store(), run_id)
 
 
 def model_ref() -> str:

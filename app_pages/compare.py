@@ -3,6 +3,7 @@ what each predicts along one example, and their answers to the held-out question
 
 import streamlit as st
 
+import app_runs
 import app_state
 from lab.data import load_sample
 from lab.data.edits import preview
@@ -12,8 +13,10 @@ from lab.look import mean_losses
 from lab.look.answers import check_answer
 from lab.views import loss_chips, runs_curves, text_view
 
-store = app_state.run_store()
 st.title("Compare runs")
+store = app_runs.page_store()
+if store is None:
+    st.stop()
 st.caption(
     "Seed 000 trains the same examples with labels copied, masked and through TRL, then compares their "
     "curves, what each predicts along the prompt, and their answer to a question none of them trained on."
@@ -79,7 +82,7 @@ st.caption(
     "p = 0.1, red: p ≤ 0.01); underlined ✓ where that run trained on it."
 )
 try:
-    inspected = {run_id: app_state.positions_for(run_id, examples[index]) for run_id in chosen}
+    inspected = {run_id: app_runs.positions_for(run_id, examples[index]) for run_id in chosen}
 except LabError as e:
     st.error(f"Example #{index} cannot be inspected: {e}")
     st.stop()
@@ -111,9 +114,7 @@ if st.session_state.get("compare_answered"):
     specials = special_token_strings(app_state.tokenizer_for(base.model, base.trust_remote_code))
     who = [(None, "Base model", base.format)] + [(r, name(r), runs[r].config.format) for r in chosen]
     for column, (run_id, title, fmt) in zip(columns, who):
-        answer = app_state.answer_for(
-            run_id, question, base.model if run_id is None else runs[run_id].config.model, fmt
-        )
+        answer = app_runs.answer_for(run_id, question, base.model if run_id is None else runs[run_id].config.model, fmt)
         verdict = check_answer(answer, reference, store.examples(run_id) if run_id else [], specials)
         column.markdown(f"**{title}** ({fmt})")
         column.html(text_view(answer, specials))

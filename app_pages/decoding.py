@@ -4,20 +4,21 @@ import html
 
 import streamlit as st
 
+import app_runs
 import app_state
 from lab.errors import LabError
 from lab.labels import special_token_strings
 from lab.look import PROMPT_FORMATS, DecodeSettings, adds_special_tokens, decode, question_prompt, spread
 from lab.views import text_view
 
-store = app_state.run_store()
 st.title("Decoding")
+store = app_runs.page_store()  # without one, the base model still decodes
 st.caption(
     "Greedy takes the most probable token each step; beam search keeps the k best partial answers by "
     "total log-probability; sampling draws from the distribution reshaped by temperature, top-k and top-p."
 )
 
-finished = store.with_weights()
+finished = store.with_weights() if store else []
 choices = ["base model"] + [r.id for r in finished]
 which = st.selectbox(
     "Model",
@@ -95,7 +96,7 @@ def traces_for(
 if run is None:
     model = app_state.model_for(model_ref, "cpu", trust)
 else:
-    model = app_state.trained_model_for(which)
+    model = app_runs.trained_model_for(which)
 
 runs = [
     (left, DecodeSettings("greedy", length)),

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import app_runs
 import app_state
 from lab.data.edits import preview
 from lab.errors import LabError
@@ -9,8 +10,10 @@ from lab.look import mean_losses, weighted_mean_loss
 from lab.models import memory_note
 from lab.views import candidates_figure, loss_chips
 
-store = app_state.run_store()
 st.title("Inside the model")
+store = app_runs.page_store()
+if store is None:
+    st.stop()
 st.caption(
     "Teacher forcing: every token is predicted from the true tokens before it (position t from the logits "
     "at t-1). Its loss is -log p of the actual token; a run's loss is the weighted mean over the positions "
@@ -41,7 +44,7 @@ note = memory_note(app_state.model_for(config.model, "cpu", config.trust_remote_
 if note:
     st.warning(note)
 try:
-    positions, labels = app_state.positions_for(run.id, examples[index], top_k)
+    positions, labels = app_runs.positions_for(run.id, examples[index], top_k)
 except LabError as e:
     st.error(f"Example #{index} cannot be inspected: {e}")
     st.stop()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import app_runs
 import app_state
 from lab.common import RESUMABLE, WITH_WEIGHTS, lab_home
 from lab.data import load_sample
@@ -15,8 +16,11 @@ from lab.views import loss_curves, sentences, text_view
 
 SELECTED = "train_selected_run"
 DEFAULTS = RunConfig()
-store, runner = app_state.run_store(), app_state.runner()
 st.title("Train")
+store = app_runs.page_store()
+if store is None:
+    st.stop()
+runner = app_runs.runner()
 tokenizer, fmt = app_state.tokenizer(), app_state.fmt()
 examples = app_state.examples()
 
@@ -228,8 +232,8 @@ if run.status in WITH_WEIGHTS and final.is_dir():
     heldout = load_sample("spanish_heldout")[0]
     question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
     if st.button("Answer with both"):
-        base = app_state.answer_for(None, question, run.config.model, run.config.format)
-        tuned = app_state.answer_for(run.id, question, run.config.model, run.config.format)
+        base = app_runs.answer_for(None, question, run.config.model, run.config.format)
+        tuned = app_runs.answer_for(run.id, question, run.config.model, run.config.format)
         specials = special_token_strings(app_state.tokenizer_for(run.config.model, run.config.trust_remote_code))
         left, right = st.columns(2)
         left.markdown("**Base model**")
@@ -278,7 +282,7 @@ def take_it_further(run) -> None:
     if st.session_state.get("handoff_shown") != run.id:
         return
     with right, st.spinner("Reading the run's examples through TRL's own preparation…"):
-        handoff = app_state.handoff_for(run.id)
+        handoff = app_runs.handoff_for(run.id)
     right.info(
         f"Loss: {handoff.setting}. "
         + (

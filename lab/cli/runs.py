@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import typing
 from dataclasses import MISSING, fields
 
@@ -15,7 +17,8 @@ from lab.data.sources import read_examples
 from lab.errors import LabError
 from lab.train.config import RunConfig
 from lab.train.execute import execute
-from lab.train.store import Run, RunStore
+from lab.train.run import Run, what_resume_does
+from lab.train.store import RunStore
 
 
 def add_parsers(sub) -> None:
@@ -26,8 +29,8 @@ def add_parsers(sub) -> None:
     train.add_argument("--json", action="store_true", help="print the finished run as JSON")
     train.set_defaults(handler=run_train)
 
-    runs = sub.add_parser("runs", help="list, show, stop or delete runs")
-    runs.add_argument("action", nargs="?", default="list", choices=("list", "show", "delete", "stop"))
+    runs = sub.add_parser("runs", help="list, show, stop, resume or delete runs")
+    runs.add_argument("action", nargs="?", default="list", choices=("list", "show", "delete", "stop", "resume"))
     runs.add_argument("run_id", nargs="?", metavar="ID")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(handler=run_runs)
@@ -73,8 +76,12 @@ def run_train(args) -> int:
     data = read_examples(args.data)
     store = RunStore()
     store.mark_interrupted()
-    run_id = store.create(config, data)
-    bar = tqdm(desc=f"run {run_id}", unit="step", disable=args.json, file=sys.stderr)
+    return in_foreground(store, store.create(config, data), args.json)
+
+
+def in_foreground(store: RunStore, run_id: str, as_json: bool) -> int:
+    """Train a queued run in this process with a progress bar; 0 when it finished, 1 when it stopped or failed."""
+    bar = tqdm(desc=f"run {run_id}", unit="step", disable=as_json, file=sys.stderr)
 
     def on_step(step) -> None:
         bar.total = step.total_steps
@@ -85,12 +92,19 @@ def run_train(args) -> int:
     try:
         status = execute(store, run_id, on_step)
     except KeyboardInterrupt:
-        store.set_status(run_id, "interrupted", "interrupted from the keyboard; resume from the app")
+        run = store.get(run_id)
+        store.set_status(
+            run_id,
+            "interrupted",
+            f"interrupted from the keyboard at step {run.step}; {what_resume_does(run.step, run.checkpoint_step)}"
+            f" (`python -m lab runs resume {run_id}`)",
+            finished=time.time(),
+        )
         raise
     finally:
         bar.close()
     run = store.get(run_id)
-    print(json.dumps(run_json(run, store)) if args.json else run_line(run, store))
+    print(json.dumps(run_json(run, store)) if as_json else run_line(run, store))
     return EXIT_OK if status == "done" else EXIT_FINDINGS
 
 
@@ -140,6 +154,9 @@ def run_runs(args) -> int:
     if args.action == "delete":
         store.delete(args.run_id)
         print(f"deleted {args.run_id}")
+    elif args.action == "resume":
+        store.prepare_resume(args.run_id, os.getpid())
+        return in_foreground(store, args.run_id, args.json)
     elif args.action == "stop":
         store.request_stop(args.run_id)
         print(f"asked run {args.run_id} to stop")

@@ -87,5 +87,11 @@ def run_batches(items: list[TrainItem], config: RunConfig, epoch: int) -> list[l
 
 
 def steps_per_epoch(items: list[TrainItem], config: RunConfig) -> list[int]:
-    """Optimizer steps in each epoch of the lab engine (a window of grad_accum batches is one step)."""
+    """Optimizer steps in each epoch of the lab engine (a window of grad_accum batches is one step).
+
+    When `batch_size` of the longest example fit the token budget, every epoch has ceil(n / batch_size)
+    batches (batches are cut by count alone) and nothing is shuffled to count them; otherwise the epochs'
+    batches are laid out one by one, which `RunConfig.validate`'s cap on epochs keeps to seconds."""
+    if config.batch_size * max(len(item) for item in items) <= config.batch_tokens:
+        return [math.ceil(math.ceil(len(items) / config.batch_size) / config.grad_accum)] * config.epochs
     return [math.ceil(len(run_batches(items, config, epoch)) / config.grad_accum) for epoch in range(config.epochs)]

@@ -23,6 +23,7 @@ ENGINES = ("lab", "trl")
 DTYPES = ("auto", "bf16", "fp32")
 # A LoRA adapter starts at zero and holds few weights: it needs a larger step than the full model to move.
 DEFAULT_LR = {"full": 2e-4, "lora": 1e-3}
+MAX_EPOCHS = 1000  # more passes over a set than any lesson needs; the step count stays quick to lay out
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -67,7 +68,9 @@ class RunConfig:
     dtype: str = _setting("auto", "auto: bf16 autocast where it measures faster than fp32 | bf16 | fp32")
     engine: str = _setting("lab", "lab: the lab's fast loop | trl: TRL's SFTTrainer itself")
     logging_steps: int = _setting(1, "log the losses every this many optimizer steps")
-    checkpoint_seconds: float = _setting(60.0, "save a checkpoint at an epoch's end when this long has passed")
+    checkpoint_seconds: float = _setting(
+        60.0, "save a checkpoint after the first step this many seconds after the last one (0: every step)"
+    )
     trust_remote_code: bool = _setting(False, "let a hub model's own Python code run")
 
     def __post_init__(self):
@@ -88,7 +91,12 @@ class RunConfig:
             (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}"),
             (self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
             (0.0 <= self.prompt_weight <= 1.0, f"prompt_weight must be in [0, 1], got {self.prompt_weight}"),
-            (self.epochs >= 1, "epochs must be at least 1"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be between 1 and {MAX_EPOCHS}"),
+            (self.logging_steps >= 1, "logging_steps must be at least 1"),
+            (
+                self.checkpoint_seconds >= 0 and math.isfinite(self.checkpoint_seconds),
+                "checkpoint_seconds must be 0 or more",
+            ),
             (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
             (self.batch_tokens >= 1, "batch_tokens must be at least 1"),

@@ -2,8 +2,8 @@
 
 Length-bucketed batches within a token budget (batches.py), bf16 autocast only where it measures faster
 (hardware.py), fused AdamW, lm_head only at trained positions (loss.py), a linear learning-rate decay like
-`Trainer`'s default, and a checkpoint at most every `checkpoint_seconds`. It never packs examples: on CPU with
-sdpa, position_ids alone would let attention leak across packed examples.
+`Trainer`'s default, and a checkpoint after the first step `checkpoint_seconds` after the last one. It never
+packs examples: on CPU with sdpa, position_ids alone would let attention leak across packed examples.
 """
 
 from __future__ import annotations
@@ -32,13 +32,18 @@ def train_lab(
     pad_id: int,
     checkpoint: Checkpoint | None = None,
     resume: dict | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> str:
     """Train with the lab engine; returns "done" or "stopped". Raises TrainingFailed on NaN/inf or OOM.
 
-    `checkpoint(step, state)` is called at the end of an epoch when `checkpoint_seconds` have passed since the
-    last one, and always when a stop ends the run; `resume` is such a state, and training goes on from the
-    batch after it with the same data order, so a stopped and resumed run takes the same steps as one that
-    never stopped. Reported `elapsed` counts the training time of every step so far, across resumes.
+    `report` is called at logging steps and returns whether to go on; `stop_requested` is asked after every
+    other step, so a stop ends the run within one optimizer step whatever `logging_steps` is.
+
+    `checkpoint(step, state)` is called after any step (in any epoch, the last included) once
+    `checkpoint_seconds` have passed since the run started or last saved, and always when a stop ends the
+    run; `resume` is such a state, and training goes on from the batch after it with the same data order, so
+    a stopped and resumed run takes the same steps as one that never stopped. Reported `elapsed` counts the
+    training time of every step so far, across resumes.
     """
     torch.manual_seed(config.seed)
     keep_freed_memory()
@@ -47,7 +52,7 @@ def train_lab(
     was_sparse = embedding.sparse
     embedding.sparse = _tied_and_trained(model)
     try:
-        return _Loop(model, items, config, device, pad_id).run(report, checkpoint, resume)
+        return _Loop(model, items, config, device, pad_id).run(report, checkpoint, resume, stop_requested)
     finally:
         embedding.sparse = was_sparse
 
@@ -88,7 +93,7 @@ class _Loop:
             "elapsed": self.elapsed(),
         }
 
-    def run(self, report: Reporter, checkpoint: Checkpoint | None, resume: dict | None) -> str:
+    def run(self, report: Reporter, checkpoint: Checkpoint | None, resume: dict | None, stop_requested) -> str:
         config, position = self.config, (0, 0)
         if resume:
             self.optimizer.load_state_dict(resume["optimizer"])
@@ -115,16 +120,15 @@ class _Loop:
                 lr = self.scheduler.get_last_lr()[0]
                 speed = tokens / session if session else 0.0
                 step = StepReport(self.step, self.total, done, *losses, lr, speed, self.elapsed())
-                if logging and not report(step):
-                    if checkpoint and self.step < self.total:
-                        after = first + config.grad_accum
-                        next_batch = (epoch, after) if after < len(batches) else (epoch + 1, 0)
-                        checkpoint(self.step, self.state(*next_batch))
+                after = first + config.grad_accum
+                next_batch = (epoch, after) if after < len(batches) else (epoch + 1, 0)
+                stop = not report(step) if logging else bool(stop_requested and stop_requested())
+                due = time.perf_counter() - last_save >= config.checkpoint_seconds
+                if checkpoint and self.step < self.total and (stop or due):
+                    checkpoint(self.step, self.state(*next_batch))
+                    last_save = time.perf_counter()
+                if stop:
                     return "stopped"
-            due = time.perf_counter() - last_save >= config.checkpoint_seconds
-            if checkpoint and epoch + 1 < config.epochs and due:
-                checkpoint(self.step, self.state(epoch + 1, 0))
-                last_save = time.perf_counter()
         return "done"
 
 

@@ -1,57 +1,82 @@
 """Carry out one run from the store: load, train, checkpoint, save, and record every step and the outcome.
 
-Used by the background runner (the app) and by `python -m lab train` in the foreground alike.
+Used by the background runner (the app) and by `python -m lab train` / `runs resume` in the foreground alike.
+Whatever goes wrong ends the run `failed` with one sentence and its last checkpoint kept; while it trains,
+the process renews the run's lease (leases.py), so a run whose process died is seen as interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
 
 import torch
 
-from lab.common import pad_id
+from lab.common import first_line, pad_id
 from lab.errors import LabError, TrainingFailed
 from lab.models.devices import pick_device
 from lab.models.references import load_tokenizer
 from lab.train.batches import TrainingSet, training_items
 from lab.train.config import RunConfig
 from lab.train.engine import train_lab
+from lab.train.leases import Lease
 from lab.train.progress import StepReport
-from lab.train.store import RunStore
+from lab.train.run import what_resume_does
+from lab.train.store import RunStore, StoreError
 from lab.train.trl_engine import train_trl
 from lab.train.weights import load_checkpoint, model_for_training, save_weights
 
 
 def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] | None = None) -> str:
     """Train a queued run; returns its final status (done, stopped, failed)."""
+    with Lease(store, lambda: [run_id]):
+        try:
+            return _execute(store, run_id, on_step)
+        except Exception as e:  # anything: the run ends failed in a sentence, never "running" for ever
+            try:
+                run = store.get(run_id)
+                saved = run.checkpoint_step if run.config.engine == "lab" else None
+                resume = f". {what_resume_does(run.step, saved)}" if run.step else ""
+                store.set_status(run_id, "failed", why_it_failed(e) + resume, finished=time.time())
+            except StoreError:  # the store cannot be written either: its lease lapses and it reads interrupted
+                pass
+            return "failed"
+
+
+def why_it_failed(error: Exception) -> str:
+    """One sentence for what stopped a run, with what to do about it."""
+    text = str(error)
+    if isinstance(error, (TrainingFailed, LabError)):
+        return text
+    if isinstance(error, torch.OutOfMemoryError):
+        return "out of memory on the GPU: lower batch_size, batch_tokens or max_length, or use LoRA"
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left" in text:
+        return "the disk is full (no space left on device): free some space, then resume"
+    if isinstance(error, MemoryError) or "can't allocate memory" in text or "Cannot allocate memory" in text:
+        return "the machine ran out of memory: lower batch_size, batch_tokens or max_length, or use LoRA"
+    return f"{type(error).__name__}: {first_line(error)}"
+
+
+def _execute(store: RunStore, run_id: str, on_step) -> str:
     run = store.get(run_id)
     config = run.config
     store.set_status(run_id, "running", "loading the model", started=run.started or time.time(), pid=os.getpid())
-    try:
-        tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-        training = training_items(store.examples(run_id), tokenizer, config)
-        device = pick_device(config.device)
-        if config.engine == "trl":
-            store.drop_metrics_after(run_id, 0)  # TRL's trainer keeps no lab checkpoint: a resume starts over
-            status = train_trl(store, run_id, config, tokenizer, training.items, device, on_step)
-        else:
-            status = _train_with_lab(store, run_id, config, tokenizer, training, device, on_step)
-        message = "; ".join(training.notes[:3])
-        if status == "stopped":
-            resumes = "Resume goes on from that step" if config.engine == "lab" else "Resume starts it over"
-            message = f"stopped by request; its weights are saved and {resumes}" + (f"; {message}" if message else "")
-        store.set_status(run_id, status, message, finished=time.time())
-        return status
-    except (TrainingFailed, LabError) as e:
-        store.set_status(run_id, "failed", str(e), finished=time.time())
-        return "failed"
-    except torch.OutOfMemoryError:
-        store.set_status(
-            run_id, "failed", "out of memory: lower batch_size or max_length, or use LoRA", finished=time.time()
-        )
-        return "failed"
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    training = training_items(store.examples(run_id), tokenizer, config)
+    device = pick_device(config.device)
+    if config.engine == "trl":
+        store.drop_metrics_after(run_id, 0)  # TRL's trainer keeps no lab checkpoint: a resume starts over
+        status = train_trl(store, run_id, config, tokenizer, training.items, device, on_step)
+    else:
+        status = _train_with_lab(store, run_id, config, tokenizer, training, device, on_step)
+    message = "; ".join(training.notes[:3])
+    if status == "stopped":
+        resumes = "Resume goes on from that step" if config.engine == "lab" else "Resume starts it over"
+        message = f"stopped by request; its weights are saved and {resumes}" + (f"; {message}" if message else "")
+    store.set_status(run_id, status, message, finished=time.time())
+    return status
 
 
 def _train_with_lab(
@@ -76,7 +101,12 @@ def _train_with_lab(
         save_weights(model, checkpoint_dir, state)
         store.set_checkpoint(run_id, step)
 
-    status = train_lab(model, training.items, config, device, report, pad_id(tokenizer), checkpoint, resume)
+    def stop_requested() -> bool:
+        return store.stop_requested(run_id)
+
+    status = train_lab(
+        model, training.items, config, device, report, pad_id(tokenizer), checkpoint, resume, stop_requested
+    )
     save_weights(model, folder / "final")
     tokenizer.save_pretrained(folder / "final")
     return status

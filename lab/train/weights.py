@@ -42,19 +42,31 @@ def model_for_training(config: RunConfig, device: str):
 
 
 def save_weights(model, folder: Path, trainer_state: dict | None = None) -> None:
-    """Full weights, or only the LoRA adapter, as safetensors, with the optimizer's state for a checkpoint;
-    written to a tmp folder and then renamed, so a kill leaves the previous complete folder."""
-    tmp = folder.with_name(folder.name + ".tmp")
+    """Full weights, or only the LoRA adapter, as safetensors, with the optimizer's state for a checkpoint.
+
+    Written beside the folder and swapped in by renames, so a kill or a full disk at any moment leaves the
+    previous complete folder (as `folder` or, between the two renames, as `folder.old`)."""
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if trainer_state is not None:
-        torch.save(trainer_state, tmp / "trainer_state.pt")
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / "trainer_state.pt")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # what a full disk left half-written
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
     tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint(model, config: RunConfig, folder: Path) -> dict | None:
     """Load a checkpoint's weights into a model made by `model_for_training`; its trainer state, or None."""
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and old.is_dir():  # killed between save_weights' two renames
+        old.rename(folder)
     if not (folder / "trainer_state.pt").is_file():
         return None
     weights = folder / ("adapter_model.safetensors" if config.method == "lora" else "model.safetensors")

@@ -60,7 +60,7 @@ def test_runs_stop_ends_a_training_command_which_exits_1(tiny_model_dir, tmp_pat
             "--model",
             str(tiny_model_dir),
             "--epochs",
-            "5000",
+            "1000",
             "--dtype",
             "fp32",
         ],

@@ -164,13 +164,41 @@ def test_a_huge_learning_rate_fails_with_a_sentence(tokenizer, tiny_model_dir):
         train(tokenizer, tiny_config(tiny_model_dir, lr=1e12, epochs=20))
 
 
-def test_checkpoints_resume_from_the_epoch_after_them(tokenizer, tiny_model_dir):
+def test_checkpoints_come_inside_epochs_the_last_one_included_and_resume_there(tokenizer, tiny_model_dir):
+    config = tiny_config(tiny_model_dir, epochs=3)  # checkpoint_seconds=0: after every step but the last
+    model = model_for_training(config, "cpu")
     saved = []
-    config = tiny_config(tiny_model_dir, epochs=3)
-    train(tokenizer, config, checkpoint=lambda step, state: saved.append(state))
-    assert [(s["epoch"], s["batch"]) for s in saved] == [(1, 0), (2, 0)] and [s["step"] for s in saved] == [3, 6]
-    _, _, reports, status = train(tokenizer, config, resume=saved[-1])
-    assert status == "done" and [r.step for r in reports] == [7, 8, 9]
+
+    def checkpoint(step, state):
+        saved.append((copy.deepcopy(state), {k: v.clone() for k, v in model.state_dict().items()}))
+
+    _, _, straight, _ = train(tokenizer, config, model=model, checkpoint=checkpoint)
+    assert [s["step"] for s, _ in saved] == list(range(1, 9))
+    positions = [(s["epoch"], s["batch"]) for s, _ in saved]
+    assert positions == [(0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    state, weights = saved[6]  # step 7: inside the last epoch, which used to have no checkpoint at all
+    again = model_for_training(config, "cpu")
+    again.load_state_dict(weights)
+    _, _, rest, status = train(tokenizer, config, model=again, resume=state)
+    assert status == "done" and [r.step for r in rest] == [8, 9]
+    assert [r.loss for r in rest] == pytest.approx([r.loss for r in straight[7:]], abs=1e-6)
+
+
+def test_a_stop_takes_effect_within_one_step_whatever_logging_steps_is(tokenizer, tiny_model_dir):
+    config = tiny_config(tiny_model_dir, epochs=10, logging_steps=1000, checkpoint_seconds=1e9)
+    items = training_items(load_sample("spanish"), tokenizer, config).items
+    asked, saved = [], []
+    status = train_lab(
+        model_for_training(config, "cpu"),
+        items,
+        config,
+        "cpu",
+        lambda r: True,
+        tokenizer.pad_token_id,
+        checkpoint=lambda step, state: saved.append(step),
+        stop_requested=lambda: asked.append(True) or len(asked) == 2,
+    )
+    assert status == "stopped" and saved == [2]  # asked after steps 1 and 2; stopped (and saved) at step 2
 
 
 def test_batches_cover_every_example_once_per_epoch_and_repeat_for_a_seed():
@@ -190,7 +218,22 @@ def test_a_token_budget_splits_long_examples_into_smaller_batches():
     assert steps_per_epoch(items, config) == [3, 3, 3]
 
 
+@pytest.mark.parametrize("batch_size, batch_tokens, grad_accum", [(3, 90, 1), (2, 1 << 30, 3), (3, 16, 2)])
+def test_the_step_count_equals_the_batches_laid_out_epoch_by_epoch(batch_size, batch_tokens, grad_accum):
+    items = [TrainItem((1,) * n, (1,) * n, (1.0,) * n, (True,) * n) for n in (3, 9, 4, 8, 2, 7, 5, 30)]
+    config = RunConfig(batch_size=batch_size, batch_tokens=batch_tokens, grad_accum=grad_accum, epochs=1000)
+    laid_out = [-(-len(batches_for_epoch(items, batch_size, 42, e, batch_tokens)) // grad_accum) for e in range(1000)]
+    assert steps_per_epoch(items, config) == laid_out
+
+
 def test_settings_that_cannot_work_are_named():
+    for changes, sentence in [
+        ({"epochs": 1_000_000_000}, "epochs must be between 1 and 1000"),
+        ({"logging_steps": 0}, "logging_steps must be at least 1"),
+        ({"checkpoint_seconds": float("nan")}, "checkpoint_seconds must be 0 or more"),
+    ]:
+        with pytest.raises(LabError, match=sentence):
+            RunConfig(**changes).validate()
     with pytest.raises(LabError, match="engine trl trains with TRL's own labels"):
         RunConfig(engine="trl", strategy="copy").validate()
     with pytest.raises(LabError, match=r"prompt_weight must be in \[0, 1\]"):

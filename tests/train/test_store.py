@@ -70,7 +70,10 @@ def test_a_failure_is_one_sentence_in_the_store(tiny_model_dir, tmp_path):
     assert run.message.startswith("the loss became")
 
 
-def test_a_killed_process_leaves_an_interrupted_run_that_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
+def test_a_killed_process_leaves_an_interrupted_run_that_resumes_from_its_checkpoint(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SFT_LAB_LEASE_SECONDS", "1")  # the killed process's lease lapses a second after
     env = dict(os.environ, SFT_LAB_HOME=str(tmp_path), HF_HUB_OFFLINE="1")
     cfg = tmp_path / "run.json"
     cfg.write_text(json.dumps(config(tiny_model_dir, epochs=400, checkpoint_seconds=0.0).to_json()))
@@ -88,21 +91,24 @@ def test_a_killed_process_leaves_an_interrupted_run_that_resumes_from_its_checkp
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     run_id = store.list()[0].id
-    assert store.get(run_id).status == "running"  # what the dead process left
+    assert store.get(run_id).status == "running"  # what the dead process left, until its lease lapses
+    time.sleep(1.5)
     assert store.mark_interrupted() == [run_id]
     run = store.get(run_id)
     seen = len(store.metrics(run_id))
     assert run.status == "interrupted" and seen >= run.checkpoint_step >= 9
+    assert f"Resume goes on from the checkpoint at step {run.checkpoint_step}" in run.message
     checkpoint = run.checkpoint_step
 
-    # Shorten the rest of the run for the test: 3 more epochs (of 3 steps) after the checkpoint.
-    shorter = run.config.to_json() | {"epochs": checkpoint // 3 + 3}
+    # Shorten the rest of the run for the test: 3 more epochs (of 3 steps) after the checkpoint's epoch.
+    epochs = -(-checkpoint // 3) + 3
+    shorter = run.config.to_json() | {"epochs": epochs}
     store._write("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(shorter), run_id))
     Runner(store).resume(run_id)
     wait_for(lambda: store.get(run_id).status == "done")
     steps = [m["step"] for m in store.metrics(run_id)]
-    assert steps[-1] == checkpoint + 9 and "resumed from step" not in store.get(run_id).message
-    assert steps == list(range(1, checkpoint + 10))  # the steps after the checkpoint are trained again
+    assert "resumed from step" not in store.get(run_id).message
+    assert steps == list(range(1, 3 * epochs + 1))  # the steps after the checkpoint are trained again
 
 
 def test_runs_left_by_this_process_are_not_interrupted(tiny_model_dir, tmp_path):

@@ -1,0 +1,76 @@
+"""A run's folder keeps everything needed to list it again: its settings, its examples, its state (`run.json`)
+and every logged step (`metrics.jsonl`, append-only). The SQLite store is an index over these folders: a
+damaged or lost runs.db is rebuilt from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from lab.train.progress import StepReport
+
+STATE = "run.json"
+METRICS = "metrics.jsonl"
+STATE_FIELDS = (
+    "id",
+    "created",
+    "status",
+    "message",
+    "examples",
+    "step",
+    "total_steps",
+    "started",
+    "finished",
+    "checkpoint_step",
+)
+
+
+def write_state(folder: Path, row: dict) -> None:
+    """The run's state as its row in the store has it, written atomically."""
+    state = {k: row.get(k) for k in STATE_FIELDS}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{STATE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp, folder / STATE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_state(folder: Path) -> dict | None:
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def append_metrics(folder: Path, run_id: str, report: StepReport) -> None:
+    with open(folder / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"run_id": run_id} | asdict(report)) + "\n")
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    """Every logged step, the last one written for each step (a resumed run logs its redone steps again)."""
+    by_step: dict[int, dict] = {}
+    try:
+        lines = (folder / METRICS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            row = json.loads(line)
+            by_step[int(row["step"])] = row
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill: the steps before it count
+            continue
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def drop_metrics_after(folder: Path, step: int) -> None:
+    """Keep the logged steps up to `step`: those after it are trained again."""
+    kept = [m for m in read_metrics(folder) if m["step"] <= step]
+    (folder / METRICS).write_text("".join(json.dumps(m) + "\n" for m in kept), encoding="utf-8")
