@@ -29,7 +29,7 @@ def page_store() -> RunStore | None:
     try:
         store = run_store()
     except StoreError as e:
-        st.error(f"The run store cannot be used: {e}.")
+        st.error(f"The run store cannot be used: {app_state.markdown_text(str(e))}.")
         return None
     if store.recovered:
         _RECOVERED[str(store.home)] = store.recovered

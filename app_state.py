@@ -124,7 +124,7 @@ def tokenizer():
     A model that failed to load is named here, in the page, once; the old model goes on working.
     """
     if MODEL_ERROR in st.session_state:
-        st.error(st.session_state[MODEL_ERROR])
+        st.error(markdown_text(st.session_state[MODEL_ERROR]))
         if st.session_state.get(MODEL_READY):
             del st.session_state[MODEL_ERROR]
     if not st.session_state.get(MODEL_READY):

@@ -84,7 +84,7 @@ st.caption(
 try:
     inspected = {run_id: app_runs.positions_for(run_id, examples[index]) for run_id in chosen}
 except LabError as e:
-    st.error(f"Example #{index} cannot be inspected: {e}")
+    st.error(f"Example #{index} cannot be inspected: {app_state.markdown_text(str(e))}")
     st.stop()
 first = inspected[chosen[0]][0]
 st.markdown("**Base model**")
@@ -120,5 +120,5 @@ if st.session_state.get("compare_answered"):
         column.html(text_view(answer, specials))
         if verdict.sentence:
             (column.success if verdict.correct else column.warning if verdict.repeats is not None else column.info)(
-                verdict.sentence
+                app_state.markdown_text(verdict.sentence)
             )

@@ -47,7 +47,7 @@ tokenizer = app_state.tokenizer_for(model_ref, trust)
 try:
     prompt = question_prompt(question, tokenizer, prompt_format)
 except LabError as e:
-    st.error(f"The question cannot be put in the {prompt_format} format: {e}")
+    st.error(f"The question cannot be put in the {prompt_format} format: {app_state.markdown_text(str(e))}")
     st.stop()
 add_specials = adds_special_tokens(prompt_format)
 st.markdown(
@@ -121,7 +121,7 @@ for column, settings in runs:
                 weights = store.weights_version(which) if run else None
                 traces = traces_for(which, weights, model_ref, prompt, settings, add_specials, model, tokenizer)
         except LabError as e:
-            st.error(f"{settings.strategy}: {e}.")
+            st.error(f"{settings.strategy}: {app_state.markdown_text(str(e))}.")
             continue
         for k, trace in enumerate(traces[: settings.num_return if settings.strategy == "beam" else 1]):
             head = f"beam {k} · score {trace.score:.3f}" if trace.score is not None else "output"

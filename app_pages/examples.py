@@ -54,12 +54,13 @@ st.title("Examples")
 tokenizer = app_state.tokenizer()
 examples, state = ws.examples(), ws.state()
 st.caption(
-    f"{len(examples)} examples, first from `{state.source}`. Every page uses this set; it is saved as you "
-    f"edit, in `{ws.examples_path}`. Examples are numbered from 0, as `python -m lab check` numbers them."
+    f"{len(examples)} examples, first from {app_state.markdown_text(state.source)}. Every page uses this set; "
+    f"it is saved as you edit, in `{ws.examples_path}`. Examples are numbered from 0, as `python -m lab check` "
+    "numbers them."
 )
 for key, show in ((FLASH, st.success), (NOTICE, st.warning), (ERROR, st.error)):
     if key in st.session_state:
-        show(st.session_state.pop(key))
+        show(app_state.markdown_text(st.session_state.pop(key)))
 
 upload_error = None
 with st.expander("Start from a built-in sample or a file, or download the set"):
@@ -105,7 +106,7 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
         "Download as JSONL", to_jsonl(examples), file_name="sft-lab-examples.jsonl", mime="application/jsonl"
     )
 if upload_error:
-    st.error(upload_error)
+    st.error(app_state.markdown_text(upload_error))
 
 if not examples:
     st.info("The set is empty: add an example or load a sample set above.")
@@ -226,18 +227,18 @@ else:
         )
 
 for problem in edits.problems(example):
-    st.warning(f"Example #{i}: {problem}.")
+    st.warning(f"Example #{i}: {app_state.markdown_text(problem)}.")
 others = [(k, p) for k, ex in enumerate(examples) if k != i for p in edits.problems(ex)]
 if others:
     with st.expander(f"{len({k for k, _ in others})} other examples have problems"):
-        st.markdown("\n".join(f"- #{k}: {p}" for k, p in others[:200]))
+        st.markdown("\n".join(f"- #{k}: {app_state.markdown_text(p)}" for k, p in others[:200]))
 
 st.subheader(f"What the model reads · {app_state.fmt()}")
 try:
     rendered = render(example, tokenizer, app_state.fmt())
 except LabError as e:
-    st.error(f"This example cannot be rendered in the {app_state.fmt()} format: {e}")
+    st.error(f"This example cannot be rendered in the {app_state.fmt()} format: {app_state.markdown_text(str(e))}")
 else:
     st.html(role_legend() + rendered_text(rendered))
     for note in rendered.notes:
-        st.info(note)
+        st.info(app_state.markdown_text(note))

@@ -46,7 +46,7 @@ if note:
 try:
     positions, labels = app_runs.positions_for(run.id, examples[index], top_k)
 except LabError as e:
-    st.error(f"Example #{index} cannot be inspected: {e}")
+    st.error(f"Example #{index} cannot be inspected: {app_state.markdown_text(str(e))}")
     st.stop()
 
 means = mean_losses(positions)

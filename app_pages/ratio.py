@@ -62,7 +62,7 @@ for reference in chosen:
         examples, revision = load(reference, uploads)
         datasets[reference] = stats_of(reference, revision, app_state.model_ref(), fmt, examples, tokenizer)
     except LabError as e:
-        st.error(f"{reference}: {e}")
+        st.error(f"{app_state.markdown_text(reference)}: {app_state.markdown_text(str(e))}")
 
 weight = st.slider(
     "Prompt-loss-weight w",
@@ -77,12 +77,12 @@ for name, stats in datasets.items():
     if stats.count:
         share = stats.loss_share(weight)
         st.markdown(
-            f"**{name}**: at w = {weight:g}, prompt tokens carry **{share:.0%}** of the loss "
+            f"**{app_state.markdown_text(name)}**: at w = {weight:g}, prompt tokens carry **{share:.0%}** of the loss "
             f"({stats.prompt_tokens:,} prompt vs {stats.completion_tokens:,} completion tokens; "
             f"{stats.effective_tokens(weight):,.0f} effective trained tokens)."
         )
     else:
-        st.warning(f"{name}: no example has both prompt and completion tokens.")
+        st.warning(f"{app_state.markdown_text(name)}: {app_state.markdown_text(stats.why_nothing_counted())}.")
 
 st.plotly_chart(app_state.styled(ratio_histogram(datasets, scale=app_state.scale())), theme=None, width="stretch")
 st.caption(
@@ -118,5 +118,7 @@ st.plotly_chart(app_state.styled(loss_share_curve(datasets, weight)), theme=None
 for name, stats in datasets.items():
     if stats.skipped:
         n = len(stats.skipped)
-        with st.expander(f"{name}: {n} example{'' if n == 1 else 's'} left out of the statistics"):
-            st.markdown("\n".join(f"- #{e.index}: {e.skipped}" for e in stats.skipped[:500]))
+        with st.expander(
+            f"{app_state.markdown_text(name)}: {n} example{'' if n == 1 else 's'} left out of the statistics"
+        ):
+            st.markdown("\n".join(f"- #{e.index}: {app_state.markdown_text(e.skipped)}" for e in stats.skipped[:500]))

@@ -57,7 +57,7 @@ try:
     item = tokenize_example(examples[i], tokenizer, fmt)
     labelled = label_example(item, tokenizer, STRATEGIES, settings)
 except LabError as e:
-    st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {e}")
+    st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {app_state.markdown_text(str(e))}")
     st.stop()
 if len(item.encoded) > 4096:
     st.info(f"This example has {len(item.encoded)} tokens; drawing them all may take the browser a moment.")

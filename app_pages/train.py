@@ -112,7 +112,7 @@ with st.expander("New run", expanded=not store.list()):
             picked = [examples[i] for i in chosen] if chosen else examples
             st.session_state[SELECTED] = runner.submit(config.validate(), picked)
         except LabError as e:
-            st.error(f"Cannot start this run: {e}.")
+            st.error(f"Cannot start this run: {app_state.markdown_text(str(e))}.")
 
 runs = store.list()
 if not runs:
@@ -133,7 +133,7 @@ def live_run() -> None:
     header, stop = st.columns([5, 1])
     header.markdown(
         f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method} · "
-        f"{run.config.engine} engine" + (f" · {run.message}" if run.message else "")
+        f"{run.config.engine} engine" + (f" · {app_state.markdown_text(run.message)}" if run.message else "")
     )
     if run.active and stop.button("Stop", key=f"stop-{run.id}", disabled=run.stop_requested):
         store.request_stop(run.id)
@@ -267,10 +267,11 @@ def take_it_further(run) -> None:
     if left.button("Export the model", key=f"export-{run.id}"):
         try:
             exported = export_model(store, run.id, folder, merge=merge and lora)
-            left.success(f"Wrote {exported.weights} and {len(exported.files)} files to `{exported.folder}`.")
+            where = app_state.markdown_text(str(exported.folder))
+            left.success(f"Wrote {exported.weights} and {len(exported.files)} files to {where}.")
             left.html(sentences([f"`{name}`" for name in exported.files]))
         except LabError as e:
-            left.error(f"Nothing was exported: {e}.")
+            left.error(f"Nothing was exported: {app_state.markdown_text(str(e))}.")
     left.caption(GGUF_NOTE)
 
     right.markdown(
@@ -302,9 +303,10 @@ def take_it_further(run) -> None:
     if right.button("Write the hand-off", key=f"write-handoff-{run.id}"):
         try:
             written = write_handoff(handoff, target)
-            right.success(f"Wrote {', '.join(p.name for p in written)} to `{target}`: run `{target}/launch.sh`.")
+            where = app_state.markdown_text(target)
+            right.success(f"Wrote {', '.join(p.name for p in written)} to {where}: run {where}/launch.sh.")
         except LabError as e:
-            right.error(f"Nothing was written: {e}.")
+            right.error(f"Nothing was written: {app_state.markdown_text(str(e))}.")
 
 
 if run.status in WITH_WEIGHTS and final.is_dir() and not run.active:

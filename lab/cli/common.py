@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's usage errors: one line, exit 2
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `python -m lab {self.prog.split()[-1]} --help`)\n")
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def quiet() -> None:

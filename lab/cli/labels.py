@@ -192,5 +192,7 @@ def ratio_report(stats: RatioStats, name: str, fmt: str, prompt_weight: float) -
             f"at w = {prompt_weight:g}, prompt tokens carry {share:.1%} of the loss; w*P + C = "
             f"{stats.effective_tokens(prompt_weight):.1f} effective trained tokens",
         ]
+    else:
+        lines.append(stats.why_nothing_counted())
     lines += [f"skipped: example {e.index}: {e.skipped}" for e in stats.skipped]
     return "\n".join(lines)

@@ -67,10 +67,19 @@ def split_classic_text(text: str) -> Conversation | None:
     return Conversation(tuple(turns))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone one: JSON's \\ud800 escape parses to it, UTF-8 refuses it
+
+
 def example_from_row(row: dict[str, Any], where: str) -> Example:
     """One row of any supported shape -> Example (with the row's `id`, if any); DataError naming `where`."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected an object, found {type(row).__name__}")
+    half = _SURROGATE.search(json.dumps(row, ensure_ascii=False, default=str))
+    if half:
+        raise DataError(
+            f"{where}: holds \\u{ord(half.group()):04x}, half of a UTF-16 surrogate pair and not a character "
+            "(no text encoding can carry it): fix the escape in the file"
+        )
     example = _example(row, where)
     uid = row.get("id")
     return replace(example, uid=str(uid)) if isinstance(uid, (str, int)) and str(uid) else example

@@ -56,6 +56,14 @@ class RatioStats:
     def skipped(self) -> tuple[ExampleRatio, ...]:
         return tuple(e for e in self.per_example if e.skipped)
 
+    def why_nothing_counted(self) -> str:
+        """Why no example was counted, in one sentence: a template or format that renders none of them is
+        named as the cause, not the token counts it left at zero."""
+        reasons = {e.skipped for e in self.skipped}
+        if self.skipped and len(self.skipped) == len(self.per_example) and len(reasons) == 1:
+            return f"no example could be counted: every one {reasons.pop()}"
+        return "no example has both prompt and completion tokens"
+
     def ratios(self) -> list[float]:
         return [e.ratio for e in self.per_example if not e.skipped]
 

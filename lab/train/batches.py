@@ -27,12 +27,15 @@ class TrainingSet:
 def training_items(examples: list[Example], tokenizer, config: RunConfig) -> TrainingSet:
     """Tokenize and label the examples with the run's strategy: the exact labels Tokens & labels shows."""
     settings = LabelSettings(prompt_weight=config.prompt_weight)
-    tokenized, notes = [], []
+    tokenized, notes, unrenderable = [], [], []
     for i, example in enumerate(examples):
         try:
             tokenized.append((i, tokenize_example(example, tokenizer, config.format)))
         except LabError as e:
             notes.append(f"example {i} left out: {e}")
+            unrenderable.append(str(e))
+    if not tokenized and unrenderable:  # blame what failed (a template that raises), not the empty result
+        raise LabError(f"no example can be rendered in the {config.format} format: {unrenderable[0]}")
     labelled = label_all([t for _, t in tokenized], tokenizer, (config.strategy,), settings)
     items = []
     for (i, item), by_strategy in zip(tokenized, labelled):
