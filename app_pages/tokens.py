@@ -19,6 +19,7 @@ from lab.labels import (
 from lab.views import legend, sentences, token_chips
 
 FULL_CHECK_LIMIT = 2000  # larger sets are checked on request, not on every rerun
+CHIPS_DRAWN = 2000  # tokens drawn as chips at once (each is ~300 bytes of HTML for the browser to lay out)
 
 
 @st.cache_data(show_spinner="Checking the whole set…", max_entries=8)
@@ -59,8 +60,19 @@ try:
 except LabError as e:
     st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {app_state.markdown_text(str(e))}")
     st.stop()
-if len(item.encoded) > 4096:
-    st.info(f"This example has {len(item.encoded)} tokens; drawing them all may take the browser a moment.")
+window = None
+if len(item.encoded) > CHIPS_DRAWN:  # a window of chips: every page of the lab answers in seconds
+    answer = next((k for k, done in enumerate(item.encoded.completion) if done), 0)
+    first = st.number_input(
+        f"This example has {len(item.encoded):,} tokens: {CHIPS_DRAWN:,} are drawn, from token",
+        0,
+        len(item.encoded) - 1,
+        max(0, min(answer - CHIPS_DRAWN // 2, len(item.encoded) - CHIPS_DRAWN)),
+        step=CHIPS_DRAWN // 2,
+        key=f"chips-from-{examples[i].uid}",
+        help="The window starts around the answer; the chips on either side count what is not drawn.",
+    )
+    window = range(int(first), int(first) + CHIPS_DRAWN)
 
 rows = summarise(item, labelled, tokenizer)
 app_state.table(
@@ -86,7 +98,7 @@ st.caption(
 )
 
 st.html(legend(shown))
-st.html(token_chips(item, labelled, shown))
+st.html(token_chips(item, labelled, shown, window))
 
 st.subheader("Where the strategies disagree")
 disagreements = [d.sentence() for d in compare(item, {n: labelled[n] for n in shown}, tokenizer)]

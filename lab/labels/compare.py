@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lab.labels.strategies import completion_flags
 from lab.labels.token_labels import Labels
-from lab.labels.tokens import Encoded, Tokenized, visible
+from lab.labels.tokens import Tokenized, visible
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def _join(names: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _reason(i: int, ignored: tuple[str, ...], item: Tokenized, tokenizer) -> str:
+def _reason(i: int, ignored: tuple[str, ...], item: Tokenized, tokenizer, first_content: dict[int, int]) -> str:
     enc = item.encoded
     token_id, role, kind = enc.ids[i], enc.roles[i], enc.kinds[i]
     conv = item.example.conversation
@@ -61,33 +61,33 @@ def _reason(i: int, ignored: tuple[str, ...], item: Tokenized, tokenizer) -> str
             return "the special token that opens the answer"
         return (
             "template text after the answer"
-            if enc.completion[i] or _after_content(i, enc)
+            if enc.completion[i] or first_content.get(enc.turns[i], i) < i
             else "the assistant header (the response template)"
         )
     return f"{kind} tokens"
 
 
-def _after_content(i: int, enc: Encoded) -> bool:
-    turn = enc.turns[i]
-    return any(enc.kinds[j] == "content" and enc.turns[j] == turn for j in range(i))
-
-
 def compare(item: Tokenized, labelled: dict[str, Labels], tokenizer) -> list[Disagreement]:
     """Runs of tokens where the available strategies disagree on learning them, with the reason in words."""
     names = tuple(n for n, lab in labelled.items() if lab.available)
-    runs: list[Disagreement] = []
-    for i in range(1, len(item.encoded)):
+    enc = item.encoded
+    first_content: dict[int, int] = {}  # each turn's first content token: template tokens after it close the turn
+    for j, (kind, turn) in enumerate(zip(enc.kinds, enc.turns)):
+        if kind == "content":
+            first_content.setdefault(turn, j)
+    runs: list[list] = []  # [first, last, pieces, learned, ignored, reason]: one pass, linear in the tokens
+    for i in range(1, len(enc)):
         learned = tuple(n for n in names if labelled[n].trained(i))
         if not learned or len(learned) == len(names):
             continue
         ignored = tuple(n for n in names if n not in learned)
-        reason = _reason(i, ignored, item, tokenizer)
-        prev = runs[-1] if runs else None
-        if prev and prev.last == i - 1 and prev.learned_by == learned and prev.reason == reason:
-            runs[-1] = Disagreement(prev.first, i, prev.pieces + (item.encoded.pieces[i],), learned, ignored, reason)
+        reason = _reason(i, ignored, item, tokenizer, first_content)
+        if runs and runs[-1][1] == i - 1 and runs[-1][3] == learned and runs[-1][5] == reason:
+            runs[-1][1] = i
+            runs[-1][2].append(enc.pieces[i])
         else:
-            runs.append(Disagreement(i, i, (item.encoded.pieces[i],), learned, ignored, reason))
-    return runs
+            runs.append([i, i, [enc.pieces[i]], learned, ignored, reason])
+    return [Disagreement(first, last, tuple(pieces), *rest) for first, last, pieces, *rest in runs]
 
 
 @dataclass(frozen=True)

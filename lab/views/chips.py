@@ -104,18 +104,26 @@ def _hover(enc, i: int) -> str:
     return f"position {i} · id {enc.ids[i]} · {enc.tokens[i]} · {enc.roles[i]} {enc.kinds[i]} · {who}"
 
 
-def token_chips(item: Tokenized, labelled: dict[str, Labels], names: list[str] | None = None) -> str:
+def token_chips(
+    item: Tokenized, labelled: dict[str, Labels], names: list[str] | None = None, window: range | None = None
+) -> str:
     """Every token as a chip (text with visible whitespace, role colour, special marked) over label rows.
 
     A key chip opens each turn and names the rows; hovering a chip shows its id, position and which
-    position's logits predict it. `prompt-weight` shows the weight; the other rows show ✓ or -100.
+    position's logits predict it. `prompt-weight` shows the weight; the other rows show ✓ or -100. With a
+    `window`, only its tokens are drawn, and a chip on each side counts the tokens left out and how many of
+    them each strategy trains (a 250k-token example would otherwise be tens of MB of HTML).
     """
     enc = item.encoded
     names = [n for n in (names or list(labelled)) if n in labelled]
+    drawn = window if window is not None else range(len(enc))
+    drawn = range(max(drawn.start, 0), min(drawn.stop, len(enc)))
     parts = [CSS, '<div class="sl-chips">']
+    if drawn.start > 0:
+        parts.append(_gap_chip(labelled, names, range(0, drawn.start), "before"))
     turn = None
-    for i in range(len(enc)):
-        if enc.turns[i] != turn:
+    for i in drawn:
+        if enc.turns[i] != turn or i == drawn.start:
             turn = enc.turns[i]
             label = (
                 "text"
@@ -129,8 +137,22 @@ def token_chips(item: Tokenized, labelled: dict[str, Labels], names: list[str] |
             f'<div class="{classes}" title="{html.escape(_hover(enc, i))}">'
             f'<div class="t">{html.escape(visible(enc.pieces[i]) or "∅")}</div>{cells}</div>'
         )
+    if drawn.stop < len(enc):
+        parts.append(_gap_chip(labelled, names, range(drawn.stop, len(enc)), "after"))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _gap_chip(labelled: dict[str, Labels], names: list[str], hidden: range, side: str) -> str:
+    """The tokens not drawn on one side of the window: how many, and how many each strategy trains."""
+    rows = "".join(
+        f'<div class="l">{sum(1 for i in hidden if labelled[n].trained(i)):,} trained</div>'
+        if labelled[n].available
+        else '<div class="l x">n/a</div>'
+        for n in names
+    )
+    title = f"{len(hidden):,} tokens {side}, not drawn"
+    return f'<div class="sl-c sl-key sl-gap" title="{title}"><div class="t">… {title}</div>{rows}</div>'
 
 
 def legend(names: list[str]) -> str:
