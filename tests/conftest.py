@@ -103,3 +103,8 @@ def tokenizer_copy(tokenizer, tmp_path, **changes):
     for name, value in changes.items():
         setattr(copy, name, value)
     return copy
+
+
+def plain(markdown: str) -> str:
+    """What a viewer reads in markdown the app escaped (`app_state.markdown_text`): the backslashes dropped."""
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$])", r"\1", markdown)

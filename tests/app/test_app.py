@@ -3,7 +3,7 @@
 from lab.data import Workspace, conversation, load_sample, single_turn
 from lab.labels import visible
 from tests.app.conftest import html_of, open_app
-from tests.conftest import chip_texts
+from tests.conftest import chip_texts, plain
 
 TOKENS = "app_pages/tokens.py"
 
@@ -77,7 +77,7 @@ def test_turns_and_examples_can_be_added_moved_and_deleted(app_home):
     saved = Workspace(app_home)
     assert len(saved.examples()) == 6 and at.session_state["picked_uid"] == saved.examples()[1].uid
     assert [t.content for t in saved.examples()[1].conversation.turns] == ["", ""]
-    assert any("turn 0 (user) is empty" in w.value for w in at.warning)
+    assert any("turn 0 (user) is empty" in plain(w.value) for w in at.warning)
     {b.label: b for b in at.button}["Delete example"].click().run()
     assert len(Workspace(app_home).examples()) == 5
     assert not at.exception
@@ -98,7 +98,8 @@ def test_a_bad_model_reference_says_so_and_keeps_the_old_model(app_home):
     at.text_input(key="model_input").input("no-such-owner/no-such-model").run()
     assert not at.exception
     assert any(
-        "Could not load 'no-such-owner/no-such-model'" in e.value and "Still using smollm2-135m-instruct" in e.value
+        "Could not load 'no-such-owner/no-such-model'" in plain(e.value)
+        and "Still using smollm2-135m-instruct" in plain(e.value)
         for e in at.error
     )
     assert at.text_input(key="model_input").value == "smollm2-135m-instruct"
@@ -123,7 +124,10 @@ def test_an_upload_in_the_wrong_shape_is_refused_and_the_set_is_kept(app_home):
     at.run()
     {b.label: b for b in at.button}["Yes, replace with the file"].click().run()
     assert not at.exception
-    assert any("questions.jsonl line 1" in e.value and "The current set is unchanged" in e.value for e in at.error)
+    assert any(
+        "questions.jsonl line 1" in plain(e.value) and "The current set is unchanged" in plain(e.value)
+        for e in at.error
+    )
     assert len(Workspace(app_home).examples()) == 5
 
 
@@ -136,7 +140,7 @@ def test_a_good_upload_is_appended(app_home):
     saved = Workspace(app_home)
     assert len(saved.examples()) == 6 and at.session_state["picked_uid"] == saved.examples()[5].uid
     assert [t.content for t in saved.examples()[5].conversation.turns] == ["Say cat in Spanish.", "gato"]
-    assert any("Appended 1 example from mine.jsonl" in s.value for s in at.success)
+    assert any("Appended 1 example from mine.jsonl" in plain(s.value) for s in at.success)
 
 
 def test_a_refresh_keeps_the_format_w_the_model_and_the_new_runs_examples(app_home, tiny_model_dir):

@@ -8,7 +8,7 @@ from lab.look import greedy_answer, question_prompt
 from lab.models import load_tokenizer
 from lab.train import RunConfig, RunStore, execute, load_trained
 from tests.app.conftest import open_app
-from tests.conftest import shown_texts
+from tests.conftest import plain, shown_texts
 
 COMPARE = "app_pages/compare.py"
 
@@ -53,7 +53,7 @@ def test_two_runs_side_by_side_curves_predictions_and_answers(app_home, tiny_mod
     ]
     answers = shown_texts([h.value for h in at.get("html")])
     assert answers[1:] == expected and len(answers) == 3
-    verdicts = [e.value for kind in (at.warning, at.info, at.success) for e in kind]
+    verdicts = [plain(e.value) for kind in (at.warning, at.info, at.success) for e in kind]
     assert len(verdicts) == 3  # the base model's answer is empty (it repeats <|im_start|>), the runs' are wrong
     assert (
         "The answer is empty." in verdicts

@@ -13,6 +13,7 @@ from lab.errors import LabError
 from lab.train.progress import StepReport
 from lab.train.store import RunStore, StoreError
 from tests.app.conftest import open_app
+from tests.conftest import plain
 from tests.train.test_store import config
 
 TRAIN, INSIDE, DECODING, COMPARE = (f"app_pages/{p}.py" for p in ("train", "inside", "decoding", "compare"))
@@ -122,7 +123,7 @@ def test_without_a_usable_store_run_pages_say_why_and_decoding_still_answers(app
     for page in (TRAIN, INSIDE, COMPARE):
         at = open_app(page)
         assert not at.exception
-        assert [e.value for e in at.error] == [
+        assert [plain(e.value) for e in at.error] == [
             f"The run store cannot be used: the lab's home {app_home} cannot be written (unable to open database "
             "file): free some space or fix its permissions; nothing of the runs was changed."
         ]

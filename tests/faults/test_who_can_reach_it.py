@@ -9,6 +9,7 @@ import pytest
 from streamlit import config
 
 from tests.app.conftest import open_app
+from tests.conftest import plain
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def errors_for(reference: str) -> list[str]:
     at = open_app()
     at.text_input(key="model_input").input(reference).run()
     assert not at.exception
-    return [e.value for e in at.error]
+    return [plain(e.value) for e in at.error]
 
 
 def test_a_shared_lab_loads_no_server_folder_and_says_nothing_of_which_exist(app_home, tiny_model_dir, shared_lab):
