@@ -93,7 +93,7 @@ app_state.table(
     },
 )
 st.caption(
-    f"{len(item.encoded)} tokens. Position 0 is never learned: position i's logits predict token i+1, "
+    f"{len(item.encoded):,} tokens. Position 0 is never learned: position i's logits predict token i+1, "
     "so a token is learned through the position before it (hover a chip)."
 )
 
