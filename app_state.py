@@ -19,6 +19,7 @@ from lab.errors import LabError
 from lab.labels import FORMATS
 from lab.models import (
     DEFAULT_MODEL,
+    QUANTIZATIONS,
     SHIPPED,
     allow_local_folders,
     available_devices,
@@ -27,6 +28,7 @@ from lab.models import (
     model_vocab_size,
     quantization_of,
     resolve,
+    weight_bytes,
 )
 from lab.views.chips import PROJECTOR_CSS
 
@@ -71,6 +73,15 @@ def vocab_size_for(ref: str, trust_remote_code: bool = False) -> int | None:
 @st.cache_resource(show_spinner=False)
 def quantization_for(ref: str, trust_remote_code: bool = False) -> str | None:
     return quantization_of(ref, trust_remote_code)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def weight_bytes_for(ref: str, trust_remote_code: bool = False) -> dict[str, int] | None:
+    """The model's weights in memory under each quantization (counted from its config), or None."""
+    try:
+        return {q: weight_bytes(ref, q, trust_remote_code) for q in QUANTIZATIONS}
+    except Exception:  # a config transformers cannot build empty: the page then offers no figures
+        return None
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

@@ -29,7 +29,7 @@ if len(runs) < 2:
 
 def name(run_id: str) -> str:
     config = runs[run_id].config
-    return f"{config.strategy} · {config.method} · {run_id[-6:]}"
+    return f"{config.strategy} · {config.method_shown} · {run_id[-6:]}"
 
 
 kept = [r for r in st.session_state.get("compare_runs", []) if r in runs]  # a deleted run drops out

@@ -25,7 +25,7 @@ which = st.selectbox(
     choices,
     key="decode-model",
     format_func=lambda c: (
-        c if c == "base model" else f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method}"
+        c if c == "base model" else f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method_shown}"
     ),
 )
 run = None if which == "base model" else store.get(which)

@@ -29,7 +29,7 @@ run = finished[
         "Run",
         list(finished),
         format_func=lambda i: (
-            f"{i} · {finished[i].config.strategy} · {finished[i].config.method} · {finished[i].status}"
+            f"{i} · {finished[i].config.strategy} · {finished[i].config.method_shown} · {finished[i].status}"
         ),
     )
 ]

@@ -9,6 +9,7 @@ from lab.data import load_sample
 from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
+from lab.models import QUANTIZATIONS
 from lab.ship import export_model, write_handoff
 from lab.ship.export import GGUF_NOTE
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
@@ -79,6 +80,24 @@ with st.expander("New run", expanded=not store.list()):
         index=METHODS.index("lora" if quantized else DEFAULTS.method),
         help=RunConfig.help_for("method"),
     )
+    quantization = middle.radio(
+        "Quantize the frozen base (QLoRA)",
+        QUANTIZATIONS,
+        horizontal=True,
+        disabled=method != "lora",
+        help=RunConfig.help_for("quantization"),
+    )
+    sizes = app_state.weight_bytes_for(app_state.model_ref(), app_state.trust_remote_code())
+    if sizes and method == "lora":
+        middle.caption(
+            "Base weights in memory: "
+            + ", ".join(
+                f"{name} {sizes[q] / 2**20:,.0f} MiB"
+                + (f" ({sizes['none'] / sizes[q]:.1f}x less)" if q != "none" else "")
+                for q, name in (("none", "fp32"), ("4bit", "4-bit NF4"), ("8bit", "8-bit"))
+            )
+            + ". The adapters and their optimizer state are the same in each."
+        )
     lora_r = number(middle, "LoRA r", "lora_r", 1, 256, disabled=method != "lora")
     lora_alpha = number(middle, "LoRA alpha", "lora_alpha", 1, 512, disabled=method != "lora")
     epochs = number(right, "Epochs", "epochs", 1, 1000)
@@ -97,6 +116,7 @@ with st.expander("New run", expanded=not store.list()):
             method=method,
             lora_r=int(lora_r),
             lora_alpha=int(lora_alpha),
+            quantization=quantization if method == "lora" else "none",
             epochs=int(epochs),
             lr=float(lr),
             batch_size=int(batch),
@@ -132,7 +152,7 @@ def live_run() -> None:
     last = metrics[-1] if metrics else {}
     header, stop = st.columns([5, 1])
     header.markdown(
-        f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method} · "
+        f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method_shown} · "
         f"{run.config.engine} engine" + (f" · {app_state.markdown_text(run.message)}" if run.message else "")
     )
     if run.active and stop.button("Stop", key=f"stop-{run.id}", disabled=run.stop_requested):
@@ -178,7 +198,7 @@ def runs_table() -> None:
                 "run": r.id,
                 "status": r.status,
                 "strategy": r.config.strategy,
-                "method": r.config.method,
+                "method": r.config.method_shown,
                 "engine": r.config.engine,
                 "examples": r.examples,
                 "steps": f"{r.step}/{r.total_steps}" if r.total_steps else ("loading" if r.active else "-"),

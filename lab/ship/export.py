@@ -5,7 +5,7 @@ fine-tune learned to stop, and a model card."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from transformers import GenerationConfig
@@ -67,9 +67,14 @@ def export_model(store: RunStore, run_id: str, out: str | Path, merge: bool = Fa
     new_folder(out)
     final = store.final_weights(run_id)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    if merge:
-        load_trained(config, final, "cpu").merge_and_unload().save_pretrained(out, safe_serialization=True)
-        weights = "the LoRA adapter merged into the base model, float32 safetensors"
+    if merge:  # a QLoRA adapter merges into the base as published, not its 4- or 8-bit approximation
+        unquantized = replace(config, quantization="none")
+        load_trained(unquantized, final, "cpu").merge_and_unload().save_pretrained(out, safe_serialization=True)
+        weights = "the LoRA adapter merged into the base model, float32 safetensors" + (
+            f" (trained on the {config.quantization} base, merged into its unquantized weights)"
+            if config.quantization != "none"
+            else ""
+        )
     else:
         shutil.copytree(final, out, dirs_exist_ok=True)
         weights = (

@@ -164,6 +164,10 @@ def trl_handoff(store: RunStore, run_id: str) -> TrlHandoff:
             "lora_dropout": 0.0,
             "lora_target_modules": list(config.lora_targets),
         }
+    if config.quantization == "4bit":  # QLoRA as the run trained it: NF4 with double quantization
+        settings |= {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "use_bnb_nested_quant": True}
+    elif config.quantization == "8bit":
+        settings |= {"load_in_8bit": True}
     original = SHIPPED[config.model].hub_id if config.model in SHIPPED else None
     header = [
         f"# SFT Lab run {run_id} ({config.strategy}, {config.method}) for `trl sft --config sft.yaml`.",

@@ -15,7 +15,7 @@ from typing import Any
 from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
-from lab.models.references import quantization_of
+from lab.models.references import QUANTIZATIONS, quantization_of
 from lab.models.shipped import DEFAULT_MODEL
 
 METHODS = ("full", "lora")
@@ -35,7 +35,8 @@ class RunConfig:
     """Every setting of a run.
 
     What to learn:  model, format, strategy, prompt_weight (w, for strategy prompt-weight)
-    How:            method (full | lora) with lora_r / lora_alpha / lora_targets; engine (lab | trl)
+    How:            method (full | lora) with lora_r / lora_alpha / lora_targets; quantization of the frozen
+                    base (none | 4bit | 8bit: QLoRA); engine (lab | trl)
     Schedule:       epochs, lr, batch_size, batch_tokens, grad_accum, max_length, seed
     Where:          device, dtype
     Bookkeeping:    logging_steps, checkpoint_seconds, trust_remote_code
@@ -50,6 +51,11 @@ class RunConfig:
     lora_alpha: int = _setting(16, "LoRA scale: the adapter's output is multiplied by alpha / r")
     lora_targets: tuple[str, ...] = _setting(
         ("q_proj", "k_proj", "v_proj", "o_proj"), "names of the modules that get a LoRA adapter"
+    )
+    quantization: str = _setting(
+        "none",
+        "QLoRA: load the frozen base with its linear layers in 4-bit NF4 or 8-bit (bitsandbytes) and train LoRA "
+        "adapters on it (none | 4bit | 8bit)",
     )
     epochs: int = _setting(15, "passes over the examples")
     lr: float | None = _setting(
@@ -102,6 +108,12 @@ class RunConfig:
             (self.batch_tokens >= 1, "batch_tokens must be at least 1"),
             (self.max_length >= 2, "max_length must be at least 2"),
             (self.method != "lora" or (self.lora_r >= 1 and self.lora_targets), "LoRA needs r >= 1 and targets"),
+            (self.quantization in QUANTIZATIONS, f"quantization must be one of {', '.join(QUANTIZATIONS)}"),
+            (
+                self.quantization == "none" or self.method == "lora",
+                f"a {self.quantization} base cannot be fully fine-tuned (its weights are frozen integers): pick "
+                "method lora to train adapters on it (QLoRA)",
+            ),
             (
                 self.engine != "trl" or self.strategy in ("trl-completion", "trl-assistant"),
                 "engine trl trains with TRL's own labels: pick strategy trl-completion or trl-assistant",
@@ -124,6 +136,11 @@ class RunConfig:
                 "pick method lora to train an adapter on top of it"
             )
         return self
+
+    @property
+    def method_shown(self) -> str:
+        """The method as pages and the CLI name it: full, lora, or qlora 4bit / qlora 8bit."""
+        return f"qlora {self.quantization}" if self.quantization != "none" else self.method
 
     def to_json(self) -> dict:
         return asdict(self) | {"lora_targets": list(self.lora_targets)}

@@ -9,19 +9,25 @@ import torch
 from safetensors.torch import load_file
 
 from lab.errors import LabError
+from lab.models.devices import pick_device
 from lab.models.references import load_model
 from lab.train.config import RunConfig
-from lab.train.hardware import own_memory
+from lab.train.hardware import autocast_dtype, own_memory
 
 
 def model_for_training(config: RunConfig, device: str):
-    """The base model in fp32 master weights on `device`, wrapped with LoRA when the method asks for it."""
-    model = load_model(config.model, device, dtype=torch.float32, trust_remote_code=config.trust_remote_code)
+    """The base model in fp32 master weights on `device`, wrapped with LoRA when the method asks for it. With
+    `quantization` (QLoRA) the frozen base's linear layers load in 4 or 8 bits, 4-bit ones computing in bf16
+    where the machine runs bf16 faster (the same probe as autocast), and PEFT prepares it for k-bit training."""
+    model = base_model(config, device, training=True)
     quantized = getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None
     if quantized and config.method == "full":
         raise LabError("this model is quantized: its weights cannot be fully fine-tuned; pick method lora")
     if config.method == "lora":
-        from peft import LoraConfig, get_peft_model  # heavy: PEFT loads only for LoRA runs
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # heavy: only LoRA runs
+
+        if quantized:  # norms and embeddings in fp32, input gradients on; no gradient checkpointing here
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         missing = [t for t in config.lora_targets if t not in present]
@@ -81,11 +87,26 @@ def load_checkpoint(model, config: RunConfig, folder: Path) -> dict | None:
     return torch.load(folder / "trainer_state.pt", weights_only=True)
 
 
+def base_model(config: RunConfig, device: str, training: bool = False):
+    """A run's base model as the run trains on it: fp32 master weights for training, or quantized (QLoRA)."""
+    compute = torch.float32
+    if config.quantization == "4bit":
+        compute = autocast_dtype(config.dtype, pick_device(device)) or torch.float32
+    return load_model(
+        config.model,
+        device,
+        dtype=compute if config.quantization != "none" else (torch.float32 if training else None),
+        trust_remote_code=config.trust_remote_code,
+        quantization=config.quantization,
+    )
+
+
 def load_trained(config: RunConfig, weights: Path, device: str):
-    """A run's fine-tuned model for inference: the full weights, or the adapter on its base."""
+    """A run's fine-tuned model for inference: the full weights, or the adapter on its base (quantized as the
+    run trained it)."""
     if config.method == "lora":
         from peft import PeftModel  # heavy, as above
 
-        base = load_model(config.model, device, trust_remote_code=config.trust_remote_code)
+        base = base_model(config, device)
         return PeftModel.from_pretrained(base, weights).eval()
     return load_model(str(weights), device, trust_remote_code=config.trust_remote_code)

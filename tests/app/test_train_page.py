@@ -122,3 +122,26 @@ def test_the_export_box_writes_the_model_and_the_trl_hand_off(app_home, tiny_mod
     written = app_home / "trl" / run_id
     assert sorted(p.name for p in written.iterdir()) == ["data.jsonl", "launch.sh", "sft.yaml"]
     assert (written / "sft.yaml").read_text().strip() == yaml_code.strip()  # the page shows what it writes
+
+
+def test_a_qlora_run_starts_from_the_page_with_the_bytes_it_saves(app_home, tiny_model_dir):
+    from lab.models import weight_bytes
+
+    at = open_app(TRAIN, model_input=str(tiny_model_dir))
+    radios = {r.label: r for r in at.radio}
+    assert radios["Quantize the frozen base (QLoRA)"].disabled  # full fine-tuning: nothing to quantize
+    radios["Method"].set_value("lora").run()
+    radios = {r.label: r for r in at.radio}
+    assert not radios["Quantize the frozen base (QLoRA)"].disabled
+    sizes = {q: weight_bytes(str(tiny_model_dir), q) for q in ("none", "4bit", "8bit")}
+    [caption] = [plain(c.value) for c in at.caption if c.value.startswith("Base weights in memory")]
+    assert f"4-bit NF4 {sizes['4bit'] / 2**20:,.0f} MiB ({sizes['none'] / sizes['4bit']:.1f}x less)" in caption
+    radios["Quantize the frozen base (QLoRA)"].set_value("4bit").run()
+    {n.label: n for n in at.number_input}["Epochs"].set_value(2).run()
+    {b.label: b for b in at.button}["Train"].click().run()
+    assert not at.exception
+    store = RunStore(app_home)
+    [run] = store.list()
+    wait_until(lambda: not store.get(run.id).active)
+    run = store.get(run.id)
+    assert (run.status, run.config.method, run.config.quantization) == ("done", "lora", "4bit")

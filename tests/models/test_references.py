@@ -90,3 +90,22 @@ def test_an_unreachable_hub_fails_fast_in_one_sentence(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(ModelError, match="the hub cannot be reached"):  # reached, it would say what it answered
         references.model_config("nobody/nothing-here")
+
+
+def test_an_invalid_generation_config_is_named_with_its_fix(tiny_model_dir, tmp_path):
+    """Seed 001's "the generation config instance is invalid": in transformers 5.23 a value GenerationConfig
+    refuses stops the whole model from loading; the sentence names the file, not the weights."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "generation_config.json").write_text('{"do_sample": false, "max_new_tokens": 0}')
+    with pytest.raises(ModelError) as refused:
+        references.load_model(str(folder), "cpu")
+    assert str(refused.value) == (
+        f"the generation_config.json of '{folder}' is invalid (`max_new_tokens` must be greater than 0, but is 0.): "
+        "fix that value, or delete the file (generation then uses transformers' defaults); the weights are not at "
+        "fault"
+    )
+    (folder / "generation_config.json").unlink()
+    assert references.load_model(str(folder), "cpu").generation_config.max_new_tokens is None
