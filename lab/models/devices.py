@@ -1,8 +1,10 @@
-"""Where a model runs: the devices this machine has, the one `auto` picks, and whether two copies fit."""
+"""Where a model runs: the devices this machine has, the one `auto` picks, whether two copies fit, and for a
+model larger than one device, accelerate's device map over a `max_memory` and where each module landed."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 
@@ -41,3 +43,55 @@ def memory_note(model, copies: int = 2) -> str | None:
             "is free: comparing base and fine-tuned may swap or fail; close other runs or use a smaller model"
         )
     return None
+
+
+def parse_max_memory(text: str) -> tuple[dict, bool]:
+    """`cuda:0=24GiB,cpu=2GiB,disk` -> accelerate's max_memory ({0: "24GiB", "cpu": "2GiB"}) and whether
+    layers that fit nowhere may go to disk."""
+    memory: dict = {}
+    disk = False
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "disk":
+            disk = True
+            continue
+        name, _, size = part.partition("=")
+        if not size or not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)", size.strip()):
+            raise ModelError(f"max memory '{part}' is not DEVICE=SIZE (e.g. cpu=2GiB, cuda:0=24GiB) or disk")
+        name = name.strip()
+        if name.startswith("cuda"):
+            index = name.partition(":")[2] or "0"
+            if not index.isdigit():
+                raise ModelError(f"max memory '{part}': a GPU is cuda or cuda:N")
+            memory[int(index)] = size.strip()
+        elif name in ("cpu", "mps"):
+            memory[name] = size.strip()
+        else:
+            raise ModelError(f"max memory '{part}': the devices are cpu, cuda:N and disk")
+    if not memory:
+        raise ModelError("max memory names no device: give e.g. cpu=2GiB,disk")
+    return memory, disk
+
+
+def placement(model) -> list[tuple[str, list[str], int]]:
+    """Where a model loaded with a device map sits: for each device, its top modules and their bytes."""
+    device_map = getattr(model, "hf_device_map", None) or {"": str(next(model.parameters()).device)}
+    by_device: dict[str, tuple[list[str], int]] = {}
+    modules = dict(model.named_modules())
+    counted: set[int] = set()  # a tied lm_head is the embedding: its bytes count once
+    for name, device in device_map.items():
+        params = [p for p in modules.get(name, model).parameters() if id(p) not in counted]
+        counted.update(id(p) for p in params)
+        size = sum(p.numel() * p.element_size() for p in params)
+        names, total = by_device.get(str(device), ([], 0))
+        by_device[str(device)] = (names + [name or "(the whole model)"], total + size)
+    return [(device, names, total) for device, (names, total) in by_device.items()]
+
+
+def placement_sentence(model) -> str:
+    """`cpu: 16 modules (model.embed_tokens ... model.layers.12), 309 MiB; disk: 19 modules (...), 204 MiB`."""
+    parts = []
+    for device, names, total in placement(model):
+        shown = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
+        count = f"{len(names)} module{'s' if len(names) > 1 else ''}"
+        parts.append(f"{device}: {count} ({shown}), {total / 2**20:,.0f} MiB")
+    return "; ".join(parts)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,9 @@ from urllib.parse import urlparse
 
 import torch
 
-from lab.common import first_line
+from lab.common import first_line, lab_home
 from lab.errors import ModelError
-from lab.models.devices import pick_device
+from lab.models.devices import parse_max_memory, pick_device
 from lab.models.shipped import DEFAULT_MODEL, SHIPPED, shipped_folder
 
 
@@ -144,17 +145,27 @@ def load_model(
     dtype=None,
     trust_remote_code: bool = False,
     quantization: str = "none",
+    max_memory: str | None = None,
 ):
     """A causal LM from safetensors, on `device`, in eval mode; with `quantization` 4bit (NF4, computing in
-    `dtype`) or 8bit, its linear layers are quantized by bitsandbytes as they load (lm_head stays as it is)."""
+    `dtype`) or 8bit, its linear layers are quantized by bitsandbytes as they load (lm_head stays as it is).
+
+    With `max_memory` (`cpu=2GiB,disk`, `cuda:0=24GiB,cpu=64GiB`) accelerate places it across those devices
+    (`device_map="auto"`), layers that fit nowhere offloaded to disk when `disk` is named; `placement_sentence`
+    says where each part went."""
     from transformers import AutoModelForCausalLM  # heavy, as above
 
     device = pick_device(device)
     source = resolve(ref)
     _check_generation_config(source)
-    quantized = {}
+    placed, disk = {}, False
     if quantization != "none":
-        quantized = {"quantization_config": bnb_config(quantization, dtype), "device_map": {"": device}}
+        placed = {"quantization_config": bnb_config(quantization, dtype), "device_map": {"": device}}
+    if max_memory:
+        memory, disk = parse_max_memory(max_memory)
+        placed |= {"device_map": "auto", "max_memory": memory}
+        if disk:
+            placed["offload_folder"] = str(offload_folder(source))
     model = _from_pretrained(
         AutoModelForCausalLM.from_pretrained,
         source,
@@ -162,9 +173,19 @@ def load_model(
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
         dtype=dtype if dtype is not None else "auto",
-        **quantized,
+        **placed,
     )
-    return (model if quantized else model.to(device)).eval()
+    if max_memory and not disk and "disk" in set(getattr(model, "hf_device_map", {}).values()):
+        raise ModelError(
+            f"'{source.ref}' does not fit in max memory {max_memory}: give the devices more, or add ',disk' to "
+            "offload the layers that do not fit (slower: they are read from disk at every step)"
+        )
+    return (model if placed else model.to(device)).eval()
+
+
+def offload_folder(source: ModelSource) -> Path:
+    """Where a model's layers offloaded to disk are kept: one folder per model under the lab's home."""
+    return lab_home() / "offload" / re.sub(r"[^A-Za-z0-9._-]+", "_", source.ref).strip("_")[:100]
 
 
 def _check_generation_config(source: ModelSource) -> None:
