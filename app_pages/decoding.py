@@ -18,17 +18,16 @@ st.caption(
     "total log-probability; sampling draws from the distribution reshaped by temperature, top-k and top-p."
 )
 
-finished = store.with_weights() if store else []
-choices = ["base model"] + [r.id for r in finished]
+finished = {r.id: r for r in store.with_weights()} if store else {}
 which = st.selectbox(
     "Model",
-    choices,
+    ["base model", *finished],
     key="decode-model",
     format_func=lambda c: (
-        c if c == "base model" else f"run {c} · {store.get(c).config.strategy} · {store.get(c).config.method_shown}"
+        c if c == "base model" else f"run {c} · {finished[c].config.strategy} · {finished[c].config.method_shown}"
     ),
 )
-run = None if which == "base model" else store.get(which)
+run = finished.get(which)
 trained_format = run.config.format if run else app_state.fmt()
 question = st.text_area("Question", 'How do you say "day" in Spanish?', height=80)
 prompt_format = st.radio(

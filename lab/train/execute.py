@@ -11,6 +11,7 @@ import errno
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
 import torch
 
@@ -35,13 +36,11 @@ def execute(store: RunStore, run_id: str, on_step: Callable[[StepReport], None] 
         try:
             return _execute(store, run_id, on_step)
         except Exception as e:  # anything: the run ends failed in a sentence, never "running" for ever
-            try:
+            with suppress(StoreError):  # the store cannot be written either: its lease lapses, it reads interrupted
                 run = store.get(run_id)
                 saved = run.checkpoint_step if run.config.engine == "lab" else None
                 resume = f". {what_resume_does(run.step, saved)}" if run.step else ""
                 store.set_status(run_id, "failed", why_it_failed(e) + resume, finished=time.time())
-            except StoreError:  # the store cannot be written either: its lease lapses and it reads interrupted
-                pass
             return "failed"
 
 

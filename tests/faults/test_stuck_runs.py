@@ -129,26 +129,28 @@ def full_disk_on_the_third_save(monkeypatch):
     monkeypatch.setattr(modeling_utils, "safe_save_file", save)
 
 
-def no_memory_at_step_4(monkeypatch):
+def at_step_4(monkeypatch, fault) -> None:
+    """`fault()` runs as the engine starts its 4th optimizer step."""
     real = engine._optimizer_step
 
     def step(*args, **kwargs):
         if args[6] == 4:
-            torch.empty(1 << 45, dtype=torch.uint8)  # 32 TiB: the allocator's own "can't allocate memory"
+            fault()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engine, "_optimizer_step", step)
+
+
+def no_memory_at_step_4(monkeypatch):
+    # 32 TiB: the allocator's own "can't allocate memory"
+    at_step_4(monkeypatch, lambda: torch.empty(1 << 45, dtype=torch.uint8))
 
 
 def something_unforeseen_at_step_4(monkeypatch):
-    real = engine._optimizer_step
+    def fault():
+        raise ValueError("a fault nobody foresaw\nwith a second line")
 
-    def step(*args, **kwargs):
-        if args[6] == 4:
-            raise ValueError("a fault nobody foresaw\nwith a second line")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "_optimizer_step", step)
+    at_step_4(monkeypatch, fault)
 
 
 @pytest.mark.parametrize(
