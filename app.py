@@ -18,6 +18,7 @@ navigation = st.navigation(
         st.Page("app_pages/inside.py", title="Inside the model", icon=":material/neurology:", url_path="inside"),
         st.Page("app_pages/decoding.py", title="Decoding", icon=":material/alt_route:", url_path="decoding"),
         st.Page("app_pages/ratio.py", title="Generation ratio", icon=":material/bar_chart:", url_path="ratio"),
+        st.Page("app_pages/plan.py", title="Will it fit?", icon=":material/memory:", url_path="plan"),
     ]
 )
 app_state.sidebar()

@@ -25,7 +25,9 @@ from lab.models import (
     available_devices,
     load_model,
     load_tokenizer,
+    model_config,
     model_vocab_size,
+    plan,
     quantization_of,
     resolve,
     weight_bytes,
@@ -82,6 +84,12 @@ def weight_bytes_for(ref: str, trust_remote_code: bool = False) -> dict[str, int
         return {q: weight_bytes(ref, q, trust_remote_code) for q in QUANTIZATIONS}
     except Exception:  # a config transformers cannot build empty: the page then offers no figures
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def plan_for(ref: str, method: str, dtype: str, batch: int, seq: int, checkpointing: bool, memory: str, trust: bool):
+    """The memory plan of fine-tuning `ref` by `method` (counted from its config: nothing is loaded)."""
+    return plan(model_config(ref, trust), method, dtype, batch, seq, checkpointing, memory or None, name=ref)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

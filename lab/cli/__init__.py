@@ -4,5 +4,6 @@ labels  tokens, check, ratio
 runs    train, runs
 look    inspect, decode
 ship    export
+plan    plan (will it fit)
 main    the parser and `main()`: exit codes and one-line errors
 """

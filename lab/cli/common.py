@@ -31,7 +31,7 @@ def quiet() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore")
-    for name in ("transformers", "trl", "datasets", "accelerate"):
+    for name in ("transformers", "trl", "datasets", "accelerate", "bitsandbytes", "peft"):
         logging.getLogger(name).setLevel(logging.ERROR)
     from transformers.utils import logging as transformers_logging  # heavy, but every command but `runs` needs it
 

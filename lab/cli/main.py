@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lab.cli import labels, look, runs, ship
+from lab.cli import labels, look, plan, runs, ship
 from lab.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, Parser, quiet
 from lab.common import first_line
 from lab.errors import LabError
@@ -22,6 +22,7 @@ def build_parser() -> Parser:
     runs.add_parsers(sub)
     look.add_parsers(sub)
     ship.add_parsers(sub)
+    plan.add_parsers(sub)
     return parser
 
 

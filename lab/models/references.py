@@ -224,25 +224,3 @@ def bnb_config(quantization: str, compute_dtype=None):
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype if compute_dtype not in (None, "auto") else torch.float32,
     )
-
-
-def weight_bytes(ref: str | None = None, quantization: str = "none", trust_remote_code: bool = False) -> int:
-    """Bytes a model's weights take in memory, in fp32 or with its decoder's linear layers quantized as QLoRA
-    loads them: 4-bit NF4 (half a byte a weight, plus one 8-bit scale per 64 with double quantization) or
-    8-bit (a byte a weight, plus an fp32 scale per row). Counted on the meta device: nothing is loaded.
-    Embeddings, norms and lm_head stay in fp32."""
-    from accelerate import init_empty_weights  # heavy: only for this estimate
-    from transformers import AutoModelForCausalLM  # heavy, as above
-
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(model_config(ref, trust_remote_code))
-    model.tie_weights()  # a tied lm_head is the embedding, counted once
-    output = model.get_output_embeddings()
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not output]
-    quantized = sum(m.weight.numel() for m in linears) if quantization != "none" else 0
-    rest = sum(p.numel() for p in model.parameters()) - quantized
-    if quantization == "4bit":
-        return rest * 4 + quantized // 2 + quantized // 64
-    if quantization == "8bit":
-        return rest * 4 + quantized + sum(m.out_features for m in linears) * 4
-    return rest * 4

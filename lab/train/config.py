@@ -15,6 +15,7 @@ from typing import Any
 from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
+from lab.models.plan import LORA_TARGETS
 from lab.models.references import QUANTIZATIONS, quantization_of
 from lab.models.shipped import DEFAULT_MODEL
 
@@ -49,9 +50,7 @@ class RunConfig:
     method: str = _setting("full", "full: train every weight; lora: train a small adapter beside them")
     lora_r: int = _setting(8, "rank of the LoRA adapter's matrices")
     lora_alpha: int = _setting(16, "LoRA scale: the adapter's output is multiplied by alpha / r")
-    lora_targets: tuple[str, ...] = _setting(
-        ("q_proj", "k_proj", "v_proj", "o_proj"), "names of the modules that get a LoRA adapter"
-    )
+    lora_targets: tuple[str, ...] = _setting(LORA_TARGETS, "names of the modules that get a LoRA adapter")
     quantization: str = _setting(
         "none",
         "QLoRA: load the frozen base with its linear layers in 4-bit NF4 or 8-bit (bitsandbytes) and train LoRA "

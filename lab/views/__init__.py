@@ -1,11 +1,19 @@
 """What the pages show, built without Streamlit so that it is unit tested: HTML and plotly figures.
 
 chips    token chips with a label row per strategy, loss heat chips, the rendered text (all user text escaped)
-figures  the Rg histogram, the prompt's share of the loss, loss curves, one position's candidates
+figures  the Rg histogram, the prompt's share of the loss, loss curves, one position's candidates, the
+         memory plan's bars
 """
 
 from lab.views.chips import legend, loss_chips, rendered_text, role_legend, sentences, text_view, token_chips
-from lab.views.figures import candidates_figure, loss_curves, loss_share_curve, ratio_histogram, runs_curves
+from lab.views.figures import (
+    candidates_figure,
+    loss_curves,
+    loss_share_curve,
+    plan_figure,
+    ratio_histogram,
+    runs_curves,
+)
 
 __all__ = [
     "candidates_figure",
@@ -13,6 +21,7 @@ __all__ = [
     "loss_chips",
     "loss_curves",
     "loss_share_curve",
+    "plan_figure",
     "ratio_histogram",
     "rendered_text",
     "role_legend",

@@ -281,3 +281,51 @@ def candidates_figure(position) -> go.Figure:
         margin=dict(t=110, l=10),
     )
     return figure
+
+
+PART_COLOURS = {"weights": PALETTE[0], "gradients": PALETTE[1], "optimizer": PALETTE[3], "activations": PALETTE[2]}
+PLAN_LABELS = {"full": "full", "lora": "LoRA", "qlora4": "QLoRA 4-bit", "qlora8": "QLoRA 8-bit"}
+
+
+def plan_figure(plans: list, capacity: dict[str, int] | None = None) -> go.Figure:
+    """One stacked bar per option (weights, gradients, AdamW's moments, activations, in GiB), each option's peak
+    marked (gradients and activations peak apart, so the peak is below the stack), and the memory of the device
+    it must fit on as a line."""
+    figure = go.Figure()
+    names = [PLAN_LABELS.get(p.method, p.method) for p in plans]
+    for part, colour in PART_COLOURS.items():
+        figure.add_bar(
+            x=names,
+            y=[p.bytes[part] / 2**30 for p in plans],
+            name=part,
+            marker_color=colour,
+            hovertemplate=f"%{{x}}: {part} %{{y:.2f}} GiB<extra></extra>",
+        )
+    peaks = [p.bytes["total"] / 2**30 for p in plans]
+    figure.add_scatter(
+        x=names,
+        y=peaks,
+        mode="markers",
+        name="peak of a step",
+        marker=dict(color="#222", symbol="line-ew-open", size=40, line=dict(width=3)),
+        hovertemplate="%{x}: peak %{y:.2f} GiB<extra></extra>",
+    )
+    for name, p, y in zip(names, plans, peaks):  # the label above the stack, clear of the bars
+        stack = sum(p.bytes[part] for part in PART_COLOURS) / 2**30
+        figure.add_annotation(x=name, y=stack, text=f"peak {y:.2f} GiB", showarrow=False, yshift=12)
+    for device, size in (capacity or {}).items():
+        figure.add_hline(
+            y=size / 2**30,
+            line=dict(color=PALETTE[4], dash="dash", width=2),
+            annotation=dict(text=f"{device}: {size / 2**30:.1f} GiB"),
+            annotation_position="top left",
+        )
+    figure.update_layout(
+        template="plotly_white",
+        barmode="stack",
+        height=420,
+        title=dict(text="Memory of one training step, by method"),
+        yaxis=dict(title=dict(text="GiB")),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )
+    return figure

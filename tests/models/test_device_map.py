@@ -8,7 +8,8 @@ import torch
 
 from lab.errors import ModelError
 from lab.models import DEFAULT_MODEL, parse_max_memory, placement, placement_sentence
-from lab.models.references import load_model, weight_bytes
+from lab.models.plan import weight_bytes
+from lab.models.references import load_model
 from tests.cli.conftest import run_cli
 
 PROMPT = "The capital of France is"

@@ -9,7 +9,8 @@ from transformers import AutoModelForCausalLM
 from lab.common import IGNORE_INDEX
 from lab.data.sources import load_sample
 from lab.errors import LabError, ModelError
-from lab.models.references import load_model, weight_bytes
+from lab.models.plan import weight_bytes
+from lab.models.references import load_model
 from lab.ship import export_model, trl_handoff, write_handoff
 from lab.train.batches import training_items
 from lab.train.config import RunConfig
