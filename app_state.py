@@ -93,8 +93,9 @@ def plan_for(ref: str, method: str, dtype: str, batch: int, seq: int, checkpoint
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def model_for(ref: str, device: str, trust_remote_code: bool = False):
-    return load_model(ref, device, trust_remote_code=trust_remote_code)
+def model_for(ref: str, device: str, trust_remote_code: bool = False, max_memory: str | None = None):
+    """A base model, whole on `device` or placed across devices by accelerate under `max_memory`."""
+    return load_model(ref, device, trust_remote_code=trust_remote_code, max_memory=max_memory)
 
 
 @st.cache_resource(show_spinner=False)

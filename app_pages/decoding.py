@@ -9,6 +9,7 @@ import app_state
 from lab.errors import LabError
 from lab.labels import special_token_strings
 from lab.look import PROMPT_FORMATS, DecodeSettings, adds_special_tokens, decode, question_prompt, spread
+from lab.models import placement_sentence
 from lab.views import text_view
 
 st.title("Decoding")
@@ -56,6 +57,20 @@ st.markdown(
 specials = special_token_strings(tokenizer)
 st.html(text_view(prompt, specials))
 length = st.slider("New tokens", 1, 128, 24)
+max_memory, placed = None, None
+if run is None:
+    with st.expander("Larger than memory? Spread the base model over devices"):
+        max_memory = (
+            st.text_input(
+                "Max memory per device",
+                key="decode-max-memory",
+                placeholder="e.g. cpu=300MiB,disk  or  cuda:0=8GiB,cpu=32GiB",
+                help="accelerate's device map (`device_map='auto'`): layers fill each device in turn; with `disk`, "
+                "the rest is read from disk at every step (slow, same tokens). Empty: the whole model on the CPU.",
+            ).strip()
+            or None
+        )
+        placed = st.empty()  # where the layers went, once the model is placed
 
 left, middle, right = st.columns(3)
 left.markdown("**Greedy**")
@@ -93,7 +108,14 @@ def traces_for(
 
 
 if run is None:
-    model = app_state.model_for(model_ref, "cpu", trust)
+    try:
+        with st.spinner("Placing the model…" if max_memory else "Loading the model…"):
+            model = app_state.model_for(model_ref, "cpu", trust, max_memory)
+    except LabError as e:
+        st.error(app_state.markdown_text(str(e)))
+        st.stop()
+    if max_memory:
+        placed.caption(f"Placed by accelerate's device map: {app_state.markdown_text(placement_sentence(model))}.")
 else:
     model = app_runs.trained_model_for(which)
 
@@ -117,7 +139,7 @@ for column, settings in runs:
     with column:
         try:
             with st.spinner(f"{settings.strategy}…"):
-                weights = store.weights_version(which) if run else None
+                weights = store.weights_version(which) if run else max_memory
                 traces = traces_for(which, weights, model_ref, prompt, settings, add_specials, model, tokenizer)
         except LabError as e:
             st.error(f"{settings.strategy}: {app_state.markdown_text(str(e))}.")

@@ -16,6 +16,7 @@ import torch
 from lab.common import first_line, pad_id
 from lab.errors import LabError
 from lab.look.teacher_forcing import Candidate
+from lab.models.devices import input_device
 
 DECODERS = ("greedy", "beam", "sample")
 
@@ -167,7 +168,7 @@ def beam_steps(scores, num_beams: int, eos_id: int | None, tokenizer) -> tuple[t
 def decode(model, tokenizer, prompt: str, settings: DecodeSettings, add_special_tokens: bool = True) -> list[Trace]:
     """Generate from `prompt` with the settings' strategy; one trace per returned beam or per sample."""
     settings.validate()
-    device = next(model.parameters()).device
+    device = input_device(model)
     inputs = {
         k: v.to(device)
         for k, v in tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens).items()

@@ -9,6 +9,7 @@ from lab.common import pad_id
 from lab.data.examples import Example, single_turn
 from lab.errors import LabError
 from lab.labels.formats import apply_chat_template, render
+from lab.models.devices import input_device
 
 RAW_TEXT = "raw text"  # the question as it is, no format around it
 PROMPT_FORMATS = ("classic", "chat-template", RAW_TEXT)
@@ -42,7 +43,7 @@ def adds_special_tokens(fmt: str) -> bool:
 def greedy_answer(model, tokenizer, prompt: str, fmt: str, max_new_tokens: int = 8) -> str:
     """Greedy continuation of `prompt`, special tokens kept (an `<|im_end|>` shows the model stopping)."""
     encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=adds_special_tokens(fmt))
-    device = next(model.parameters()).device
+    device = input_device(model)
     with torch.no_grad():
         out = model.generate(
             **{k: v.to(device) for k, v in encoded.items()},

@@ -13,6 +13,7 @@ import torch
 
 from lab.labels.token_labels import Labels
 from lab.labels.tokens import Tokenized
+from lab.models.devices import input_device
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Position:
 
 def log_probs(model, ids: list[int]) -> torch.Tensor:
     """Log-probabilities over the whole vocabulary at positions 0..n-2 (fp32), shape (n-1, vocab)."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, :-1]
     return torch.log_softmax(logits.float(), dim=-1).cpu()

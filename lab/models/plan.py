@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from lab.errors import ModelError
+from lab.models.activations import activation_bytes, decoder_layers
 from lab.models.devices import parse_max_memory, pick_device
 from lab.models.references import model_config
 
@@ -214,7 +215,7 @@ def plan(
             share["weights"] += module_bytes[mname]
             share["gradients"] += module_trained[mname] * per_trainable
             share["optimizer"] += 2 * module_trained[mname] * per_trainable
-        for layer, n in zip(_decoder_layers(model), layer_acts):
+        for layer, n in zip(decoder_layers(model), layer_acts):
             shares.setdefault(where(_name_of(model, layer)), dict.fromkeys(PARTS, 0))["activations"] += n
         shares.setdefault(where(output), dict.fromkeys(PARTS, 0))["activations"] += other_acts + first_gradient
         return {device: peak(share) for device, share in shares.items()}
@@ -330,77 +331,3 @@ def _name_of(model, module) -> str:
 def _hidden(config) -> int:
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     return int(text.hidden_size)
-
-
-class _FusedAttention(torch.overrides.TorchFunctionMode):
-    """On the meta device torch runs attention as plain matrix products, which keep the sequence x sequence
-    weights for the backward; the fused kernels a real run uses (flash on CPU and CUDA) keep only a log-sum-exp
-    per row. This routes attention to the fused kernel's meta version so the count matches a real run."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is torch.nn.functional.scaled_dot_product_attention and kwargs.get("attn_mask") is None:
-            query, key, value = args[:3]
-            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                query,
-                key,
-                value,
-                kwargs.get("dropout_p", 0.0),
-                kwargs.get("is_causal", False),
-                scale=kwargs.get("scale"),
-            )[0]
-        return func(*args, **kwargs)
-
-
-def activation_bytes(model, batch_size: int, seq_len: int, lora=None, quantized: bool = False) -> tuple[list[int], int]:
-    """Bytes autograd keeps for the backward, per decoder layer and outside the layers (embeddings, final norm,
-    the loss's log-softmax), plus the logits and their gradient; counted by a forward pass on the meta device.
-    With `lora` (a peft LoraConfig) the base is frozen and the adapters are attached first, as a run does; a
-    `quantized` base is prepared as PEFT prepares it for k-bit training (its input embeddings then need grad)."""
-    if lora is not None:
-        from accelerate import init_empty_weights  # heavy, as above
-        from peft import get_peft_model  # heavy: only LoRA plans
-
-        with init_empty_weights():
-            model = get_peft_model(model, lora)
-        if quantized:
-            model.enable_input_require_grads()  # as PEFT's k-bit preparation does
-    params = {id(p) for p in model.parameters()}
-    layers = _decoder_layers(model)
-    where = {"layer": None}
-    per_layer = [0] * len(layers)
-    kept: dict[int, torch.Tensor] = {}  # alive until counted: an id is not reused while its tensor lives
-    other = 0
-
-    def pack(t):
-        nonlocal other
-        base = t if t._base is None else t._base
-        if id(base) in params or id(base) in kept:
-            return t
-        kept[id(base)] = base
-        n = base.numel() * base.element_size()
-        if where["layer"] is None:
-            other += n
-        else:
-            per_layer[where["layer"]] += n
-        return t
-
-    hooks = []
-    for i, layer in enumerate(layers):
-        hooks.append(layer.register_forward_pre_hook(lambda m, a, i=i: where.update(layer=i)))
-        hooks.append(layer.register_forward_hook(lambda m, a, out: where.update(layer=None)))
-    ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device="meta")
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _FusedAttention():
-        logits = model(input_ids=ids, labels=ids).logits
-    for hook in hooks:
-        hook.remove()
-    return per_layer, other + 2 * logits.numel() * logits.element_size()
-
-
-def _decoder_layers(model) -> list[torch.nn.Module]:
-    """The model's repeated blocks: the longest ModuleList whose members are its no-split modules."""
-    names = set(getattr(model, "_no_split_modules", None) or [])
-    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
-    blocks = [m for m in lists if type(m[0]).__name__ in names] or lists
-    return list(max(blocks, key=len)) if blocks else []

@@ -117,3 +117,17 @@ def test_decoding_asks_the_question_as_the_run_was_trained(app_home, tiny_model_
     assert shown[0] == prompt  # the prompt sent, every newline shown
     answer = greedy_answer(load_trained(config, store.final_weights(run_id), "cpu"), tokenizer, prompt, fmt)
     assert shown[1] == answer  # greedy: what Train's "Answer with both" says
+
+
+def test_decoding_places_a_base_model_too_large_for_its_memory_and_answers_the_same(app_home, tiny_model_dir):
+    at = open_app(DECODING, model_input=str(tiny_model_dir))
+    at.slider[0].set_value(6).run()
+    {b.label: b for b in at.button}["Decode"].click().run()
+    in_memory = [h.value for h in at.get("html")]
+    at.text_input(key="decode-max-memory").set_value("cpu=64KiB,disk").run()
+    assert not at.exception
+    placed = next(plain(c.value) for c in at.caption if "device map" in c.value)
+    assert "disk:" in placed and "MiB" in placed, placed
+    assert [h.value for h in at.get("html")] == in_memory  # every trace, token for token
+    at.text_input(key="decode-max-memory").set_value("cpu=64KiB").run()
+    assert not at.exception and "does not fit in max memory cpu=64KiB" in plain(at.error[0].value)

@@ -9,7 +9,8 @@ import torch
 
 from lab.errors import ModelError
 from lab.models import DEFAULT_MODEL
-from lab.models.plan import _lora_config, activation_bytes, meta_model, plan
+from lab.models.activations import activation_bytes
+from lab.models.plan import _lora_config, meta_model, plan
 from lab.models.references import load_model, model_config
 from lab.train.config import RunConfig
 from lab.train.weights import model_for_training
