@@ -5,7 +5,7 @@ import streamlit as st
 import app_state
 from lab.errors import LabError
 from lab.models import PLAN_DTYPES, PLAN_METHODS
-from lab.models.plan import ACTIVATIONS_HOW, PARTS, device_memory, map_summary
+from lab.models.plan import ACTIVATIONS_HOW, PARTS, map_summary
 from lab.models.references import resolve
 from lab.views import plan_figure
 from lab.views.figures import PLAN_LABELS
@@ -116,4 +116,5 @@ if len(capacity) > 1 or memory:
         "weights take of the plan, so that a module's gradients, moments and activations fit beside it."
     )
 else:
-    st.caption(f"One device: {next(iter(capacity))} ({device_memory(next(iter(capacity))) / 2**30:.1f} GiB).")
+    device, size = next(iter(capacity.items()))
+    st.caption(f"One device: {device} ({size / 2**30:.1f} GiB).")

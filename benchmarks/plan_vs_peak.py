@@ -51,11 +51,13 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+_mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2  # sampled every half millisecond: looked up once
+_mallinfo2.restype = _MallInfo2
+
+
 def _in_use() -> int:
     """glibc's bytes in use: heap and mmapped chunks, every arena."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    info = libc.mallinfo2()
+    info = _mallinfo2()
     return info.uordblks + info.hblkhd
 
 

@@ -62,8 +62,7 @@ class Plan:
 
     @property
     def fits(self) -> bool:
-        placed = set(self.device_map.values())
-        return "disk" not in placed and all(self.per_device[d] <= self.capacity.get(d, 0) for d in self.per_device)
+        return _fits(self.device_map, self.per_device, self.capacity)
 
     def to_json(self) -> dict:
         return asdict(self) | {"fits": self.fits, "activations_how": ACTIVATIONS_HOW}
@@ -204,8 +203,11 @@ def plan(
         "optimizer": 2 * trainable * per_trainable,
         "activations": other_acts + sum(layer_acts),
     }
-    output = _name_of(model, model.get_output_embeddings())
+    output = next((n for n, m in model.named_modules() if m is model.get_output_embeddings()), "")
     first_gradient = module_trained.get(output, 0) * per_trainable  # made while every activation still lives
+
+    names = {id(m): n for n, m in model.named_modules()}
+    layer_names = [names[id(layer)] for layer in decoder_layers(model)]
 
     def on_devices(device_map: dict) -> dict[str, int]:
         where = _device_of(device_map)
@@ -215,8 +217,8 @@ def plan(
             share["weights"] += module_bytes[mname]
             share["gradients"] += module_trained[mname] * per_trainable
             share["optimizer"] += 2 * module_trained[mname] * per_trainable
-        for layer, n in zip(decoder_layers(model), layer_acts):
-            shares.setdefault(where(_name_of(model, layer)), dict.fromkeys(PARTS, 0))["activations"] += n
+        for layer, n in zip(layer_names, layer_acts):
+            shares.setdefault(where(layer), dict.fromkeys(PARTS, 0))["activations"] += n
         shares.setdefault(where(output), dict.fromkeys(PARTS, 0))["activations"] += other_acts + first_gradient
         return {device: peak(share) for device, share in shares.items()}
 
@@ -224,12 +226,12 @@ def plan(
     first = None
     # accelerate places weights only: each device is first offered the share of its memory that weights take of
     # the peak (the rest holds their gradients, moments and activations), then more while layers go to disk;
-    # where no share fits, the first placement is the one shown
-    for share in (min(1.0, parts["weights"] / total_peak * 1.1**k) for k in range(12)):
+    # where no share fits, the first placement is the one shown (one device without max_memory: no shares)
+    for share in (min(1.0, parts["weights"] / total_peak * 1.1**k) for k in range(12 if max_memory else 1)):
         capacity, device_map = _placement(model, linears, quantization, share, max_memory, dtype)
         per_device = on_devices(device_map)
         first = first or (capacity, device_map, per_device)
-        if "disk" not in device_map.values() and all(per_device[d] <= capacity.get(d, 0) for d in per_device):
+        if _fits(device_map, per_device, capacity):
             break
     else:
         capacity, device_map, per_device = first
@@ -324,8 +326,9 @@ def _device_of(device_map: dict):
     return device_of
 
 
-def _name_of(model, module) -> str:
-    return next((n for n, m in model.named_modules() if m is module), "")
+def _fits(device_map: dict, per_device: dict, capacity: dict) -> bool:
+    """No layer on disk (training cannot keep one there), and each device's share within its memory."""
+    return "disk" not in device_map.values() and all(used <= capacity.get(d, 0) for d, used in per_device.items())
 
 
 def _hidden(config) -> int:
