@@ -8,7 +8,15 @@ import app_runs
 import app_state
 from lab.errors import LabError
 from lab.labels import special_token_strings
-from lab.look import PROMPT_FORMATS, DecodeSettings, adds_special_tokens, decode, question_prompt, spread
+from lab.look import (
+    PROMPT_FORMATS,
+    DecodeSettings,
+    adds_special_tokens,
+    decode,
+    prompt_format,
+    question_prompt,
+    spread,
+)
 from lab.models import placement_sentence
 from lab.views import text_view
 
@@ -29,7 +37,7 @@ which = st.selectbox(
     ),
 )
 run = finished.get(which)
-trained_format = run.config.format if run else app_state.fmt()
+trained_format = prompt_format(run.config.format if run else app_state.fmt())
 question = st.text_area("Question", 'How do you say "day" in Spanish?', height=80)
 prompt_format = st.radio(
     "Prompt format",

@@ -8,6 +8,7 @@ import streamlit as st
 import app_state
 from lab.common import SAMPLE_PREFIX
 from lab.data import ROLES, edits, examples_from_upload, load_sample, sample_names, to_jsonl
+from lab.data.markers import split_classic_text
 from lab.data.workspace import Seen, StaleEdit, new_identity, seen
 from lab.errors import LabError
 from lab.labels import render
@@ -156,6 +157,8 @@ buttons[4].button(
 )
 
 version = f"{example.uid}-{hashlib.sha1(before.content.encode()).hexdigest()[:10]}"  # new widgets when it changes
+if example.shape != "messages":
+    st.caption(f"Row shape: **{example.shape}**, written back in that shape.")
 if example.conversation is None:
     key = f"text-{version}"
     st.text_area(
@@ -166,6 +169,18 @@ if example.conversation is None:
         on_change=typed,
         args=(key, seen(example, 0), edits.set_text),
     )
+    if split_classic_text(example.text or "") is not None:
+        st.caption(
+            "This text is trained as written. Its `### Human:` / `### Assistant:` markers colour the roles below, "
+            "but no format is applied to it: a drifted marker stays drifted, as TRL would see it."
+        )
+        st.button(
+            "Split into turns at the ### markers",
+            on_click=change,
+            args=(before, edits.text_to_turns),
+            kwargs={"said": f"Example #{i} is now a conversation: the chosen format renders it."},
+            help="Turn this text into a conversation (each turn trimmed). Its rendering then comes from the format.",
+        )
 else:
     turns = example.conversation.turns
     for t, turn in enumerate(turns):

@@ -52,7 +52,7 @@ with st.expander("Templates of the response-template strategy"):
     left, right = st.columns(2)
     response = left.text_input("Response template", response_default, key=f"response-{fmt}")
     instruction = right.text_input("Instruction template (multi-turn)", instruction_default, key=f"instruction-{fmt}")
-settings = LabelSettings(weight, response or None, instruction or None)
+settings = LabelSettings(weight, response or None, instruction)  # empty: no instruction template
 
 try:
     item = tokenize_example(examples[i], tokenizer, fmt)

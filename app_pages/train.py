@@ -46,7 +46,9 @@ with st.expander("New run", expanded=not store.list()):
     strategy = left.selectbox(
         "Strategy (what is learned)",
         STRATEGIES,
-        index=STRATEGIES.index(DEFAULTS.strategy),
+        # special-mask is the seed lesson's, in its classic format; under a chat template its bos opens every
+        # turn, so there the default is TRL's completion-only loss.
+        index=STRATEGIES.index(DEFAULTS.strategy if fmt == "classic" else "trl-completion"),
         help=RunConfig.help_for("strategy"),
     )
     weight = left.slider(

@@ -47,7 +47,13 @@ def add_label_options(p: argparse.ArgumentParser) -> None:
     """The model, format and labelling options of `tokens`, `check`, `ratio` and `inspect`."""
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"built-in name, local folder or hub id ({DEFAULT_MODEL})")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
-    p.add_argument("--format", default="classic", choices=FORMATS, help="how conversations become text")
+    p.add_argument(
+        "--format",
+        default="as-written",
+        choices=FORMATS,
+        help="how rows become text: as-written (each row as TRL treats its shape), or classic / chat-template for "
+        "conversations",
+    )
     p.add_argument("--prompt-weight", type=float, default=0.1, metavar="W", help="prompt weight w in [0, 1]")
     p.add_argument(
         "--response-template",
@@ -57,7 +63,7 @@ def add_label_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--instruction-template",
         metavar="TEXT",
-        help="instruction template (default: `### Human:`, or the chat template's user header)",
+        help="instruction template (default: `### Human:`, or the chat template's user header; '' for none)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

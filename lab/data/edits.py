@@ -8,7 +8,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import replace
 
-from lab.data.examples import ROLES, Conversation, Example, Turn
+from lab.data.examples import ROLES, Conversation, Example, Turn, shape_kept
+from lab.data.markers import split_classic_text
 from lab.errors import DataError
 
 
@@ -19,7 +20,7 @@ def _turns(example: Example) -> list[Turn]:
 
 
 def _with_turns(example: Example, turns: list[Turn]) -> Example:
-    return replace(example, conversation=Conversation(tuple(turns)))
+    return shape_kept(replace(example, conversation=Conversation(tuple(turns))))
 
 
 def _check_index(items: list, i: int, what: str) -> None:
@@ -44,6 +45,19 @@ def set_text(examples: list[Example], i: int, text: str) -> list[Example]:
     """Replace the text of a plain-text example."""
     _check_index(examples, i, "example")
     return examples[:i] + [replace(examples[i], text=text)] + examples[i + 1 :]
+
+
+def text_to_turns(examples: list[Example], i: int) -> list[Example]:
+    """Turn a plain-text example written with `### Human:` / `### Assistant:` markers into a conversation (an
+    explicit edit: the rendering then comes from the format, and what lay between the markers is trimmed)."""
+    _check_index(examples, i, "example")
+    example = examples[i]
+    if example.conversation is not None:
+        raise DataError("this example is already a conversation")
+    conv = split_classic_text(example.text or "")
+    if conv is None:
+        raise DataError("this text has no `### Human:` / `### Assistant:` markers to split it at")
+    return examples[:i] + [replace(example, conversation=conv, text=None, shape="messages")] + examples[i + 1 :]
 
 
 def next_role(example: Example) -> str:

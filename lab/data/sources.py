@@ -3,7 +3,8 @@
 Three row shapes are understood, the ones TRL and most hubs use:
   {"messages": [{"role", "content"}, ...]}        conversational
   {"prompt": ..., "completion": ...}               prompt-completion (strings or message lists)
-  {"text": ...}                                    plain text; seed-000 `### Human:` text is split into turns
+  {"text": ...}                                    plain text, kept as written (`### Human:` markers included)
+Each example remembers its row's shape, so it is tokenized as TRL treats that shape and written back in it.
 from JSONL, CSV, Parquet, a `datasets.Dataset`, a built-in sample (`sample:NAME`) or the ChatterBot corpus
 (`chatterbot:LANGUAGE[/TOPIC]`).
 """
@@ -24,9 +25,6 @@ from lab.data.examples import ROLES, Conversation, Example, Turn, example_to_row
 from lab.errors import DataError
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
-
-_CLASSIC_MARKER = re.compile(r"\s*### (Human|Assistant|System):")
-_CLASSIC_ROLE = {"Human": "user", "Assistant": "assistant", "System": "system"}
 
 
 # -- rows -----------------------------------------------------------------------------------------
@@ -55,18 +53,6 @@ def _messages_from(value: Any, where: str) -> list[Turn]:
     return turns
 
 
-def split_classic_text(text: str) -> Conversation | None:
-    """Split seed-000 style `### Human:` / `### Assistant:` text into turns; None when it has no markers."""
-    matches = list(_CLASSIC_MARKER.finditer(text))
-    if not matches or text[: matches[0].start()].strip():
-        return None
-    turns = []
-    for m, nxt in zip(matches, matches[1:] + [None]):
-        body = text[m.end() : nxt.start() if nxt else len(text)]
-        turns.append(Turn(_CLASSIC_ROLE[m.group(1)], body.strip()))
-    return Conversation(tuple(turns))
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a lone one: JSON's \\ud800 escape parses to it, UTF-8 refuses it
 
 
@@ -91,18 +77,23 @@ def _example(row: dict[str, Any], where: str) -> Example:
     if "prompt" in row and "completion" in row:
         prompt, completion = row["prompt"], row["completion"]
         if isinstance(prompt, str) and isinstance(completion, str):
-            turns = [Turn("user", prompt), Turn("assistant", completion)]
-        elif isinstance(prompt, (list, tuple)) and isinstance(completion, (list, tuple)):
-            turns = _messages_from(list(prompt), where) + _messages_from(list(completion), where)
-        else:
-            raise DataError(f"{where}: 'prompt' and 'completion' must both be text or both be message lists")
-        return Example(conversation=Conversation(tuple(turns)), source=where)
+            turns = (Turn("user", prompt), Turn("assistant", completion))
+            return Example(conversation=Conversation(turns), source=where, shape="prompt-completion")
+        if isinstance(prompt, (list, tuple)) and isinstance(completion, (list, tuple)):
+            head = _messages_from(list(prompt), where)
+            turns = head + _messages_from(list(completion), where)
+            if turns[len(head)].role != "assistant":
+                raise DataError(f"{where}: the 'completion' messages must start with an assistant message")
+            return Example(
+                conversation=Conversation(tuple(turns)),
+                source=where,
+                shape="chat-prompt-completion",
+                prompt_turns=len(head),
+            )
+        raise DataError(f"{where}: 'prompt' and 'completion' must both be text or both be message lists")
     if "text" in row:
         if not isinstance(row["text"], str):
             raise DataError(f"{where}: 'text' must be a string")
-        conv = split_classic_text(row["text"])
-        if conv is not None:
-            return Example(conversation=conv, source=where)
         return Example(text=row["text"], source=where)
     fields = ", ".join(f"'{k}'" for k in row) or "no fields"
     raise DataError(f"{where}: expected 'messages', 'prompt' and 'completion', or 'text'; found {fields}")

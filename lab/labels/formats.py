@@ -1,9 +1,14 @@
-"""Conversation -> Rendered text with character spans of every segment, under two formats.
+"""Example -> Rendered text with character spans of every segment, under three formats.
 
-classic        seed 000: `\\n\\n### Human: {user}` and `\\n\\n### Assistant:{bos} {assistant}`, an eos before every
-               `### Human:` except the first and an eos at the end.
-chat-template  the tokenizer's own `apply_chat_template`; spans come from rendering growing prefixes of the
-               conversation, so any prefix-stable template works.
+as-written     each row as TRL 1.x's SFTTrainer treats its shape: a `text` row verbatim with the eos TRL appends
+               (and the tokenizer's own special tokens), a prompt-completion string row joined as TRL joins it
+               (eos appended, the completion what completion-only loss trains), a conversation through the chat
+               template. The default.
+classic        seed 000 for conversations: `\\n\\n### Human: {user}` and `\\n\\n### Assistant:{bos} {assistant}`,
+               an eos before every `### Human:` except the first and an eos at the end.
+chat-template  conversations (prompt-completion string rows too) through the tokenizer's `apply_chat_template`;
+               spans come from rendering growing prefixes, so any prefix-stable template works.
+A `text` row renders as written under every format: turning it into turns is an edit a person makes.
 
 Each Rendered also knows its completion (what the format's completion-only mask trains on, as character
 spans) and the row TRL would be given for it (prompt-completion and conversational shapes).
@@ -18,9 +23,10 @@ from typing import Any
 
 from lab.common import first_line
 from lab.data.examples import Example
+from lab.data.markers import marker_roles
 from lab.errors import FormatError
 
-FORMATS = ("classic", "chat-template")
+FORMATS = ("as-written", "classic", "chat-template")
 CLASSIC_HEADERS = {"user": "### Human:", "assistant": "### Assistant:", "system": "### System:"}
 CLASSIC_RESPONSE_TEMPLATE = "### Assistant:"
 CLASSIC_INSTRUCTION_TEMPLATE = "### Human:"
@@ -48,6 +54,7 @@ class Rendered:
     trl_completion_row: dict[str, Any] | None = None  # prompt-completion row, None when not expressible
     trl_messages_row: dict[str, Any] | None = None  # conversational row for assistant-only loss
     notes: tuple[str, ...] = field(default=())
+    add_special_tokens: bool = True  # tokenized with the tokenizer's own special tokens (not after a template)
 
 
 def special_token_strings(tokenizer) -> list[str]:
@@ -122,24 +129,61 @@ class _Builder:
         self.text += piece
 
 
-def render(example: Example, tokenizer, fmt: str = "classic") -> Rendered:
-    """Render an example under a format (`classic` or `chat-template`)."""
+def render(example: Example, tokenizer, fmt: str = "as-written") -> Rendered:
+    """Render an example under a format (`as-written`, `classic` or `chat-template`).
+
+    The result's `format` is what the row became: `text`, `prompt-completion` (both as written), `classic` or
+    `chat-template`."""
     if fmt not in FORMATS:
         raise FormatError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     if example.conversation is None:
-        return _render_text(example.text or "", tokenizer, fmt)
+        return _render_text(example.text or "", tokenizer)
+    if fmt == "as-written" and example.shape == "prompt-completion":
+        turns = example.conversation.turns
+        return _render_prompt_completion(turns[0].content, turns[1].content, tokenizer)
     if fmt == "classic":
         return _render_classic(example, tokenizer)
     return _render_chat_template(example, tokenizer)
 
 
-def _render_text(text: str, tokenizer, fmt: str) -> Rendered:
-    segments = tuple(
-        Segment(s.start, s.end, "text", "content" if s.kind == "template" else s.kind, -1)
-        for s in _split_special(0, text, "text", -1, special_token_strings(tokenizer))
-    )
-    note = "a plain-text row has no roles: only the id-based strategies can label it"
-    return Rendered(text, segments, fmt, notes=(note,))
+def _with_eos(text: str, tokenizer) -> tuple[str, str]:
+    """The text with the eos TRL appends to a non-conversational row (unless it already ends with it)."""
+    eos = tokenizer.eos_token or ""
+    return (text, "") if not eos or text.endswith(eos) else (text + eos, eos)
+
+
+def _render_text(text: str, tokenizer) -> Rendered:
+    """A `text` row as TRL trains it: the text, its eos, the tokenizer's special tokens. `### Human:` markers
+    found in it colour the roles without changing a character."""
+    full, added = _with_eos(text, tokenizer)
+    b = _Builder(special_token_strings(tokenizer))
+    for start, end, role, kind in marker_roles(text):
+        if kind == "template":
+            b.template(text[start:end], role, -1)
+        else:
+            for seg in _split_special(start, text[start:end], role, -1, b.specials):
+                b._push(Segment(seg.start, seg.end, role, "special" if seg.kind == "special" else "content", -1))
+            b.text += text[start:end]
+    last_role = b.segments[-1].role if b.segments else "text"
+    b.special(added, last_role, -1)
+    notes = ["a text row is trained as written: TRL tokenizes it with the tokenizer's own special tokens"]
+    if added:
+        notes.append(f"TRL appends the eos `{added}` to a text row that does not end with it")
+    return Rendered(full, tuple(b.segments), "text", (), {"text": text}, None, tuple(notes))
+
+
+def _render_prompt_completion(prompt: str, completion: str, tokenizer) -> Rendered:
+    """A prompt-completion string row as TRL joins it: prompt + completion + eos, the completion trained."""
+    full, added = _with_eos(prompt + completion, tokenizer)
+    b = _Builder(special_token_strings(tokenizer))
+    for piece, role in ((prompt, "user"), (completion, "assistant")):
+        for seg in _split_special(len(b.text), piece, role, -1, b.specials):
+            b._push(Segment(seg.start, seg.end, role, "special" if seg.kind == "special" else "content", -1))
+        b.text += piece
+    b.special(added, "assistant", -1)
+    row = {"prompt": prompt, "completion": completion}
+    notes = ["a prompt-completion row: TRL joins prompt and completion with nothing between them"]
+    return Rendered(full, tuple(b.segments), "prompt-completion", ((len(prompt), len(full)),), row, None, tuple(notes))
 
 
 def _render_classic(example: Example, tokenizer) -> Rendered:
@@ -180,7 +224,7 @@ def _render_classic(example: Example, tokenizer) -> Rendered:
     if prompt_end is not None:
         trl_row = {"prompt": b.text[:prompt_end], "completion": b.text[prompt_end:]}
     return Rendered(
-        b.text, tuple(b.segments), "classic", tuple(map(tuple, completion_spans)), trl_row, None, tuple(notes)
+        b.text, tuple(b.segments), "classic", tuple(map(tuple, completion_spans)), trl_row, None, tuple(notes), True
     )
 
 
@@ -194,7 +238,7 @@ def apply_chat_template(tokenizer, messages: list[dict], generation_prompt: bool
 
 def _render_chat_template(example: Example, tokenizer) -> Rendered:
     if not getattr(tokenizer, "chat_template", None):
-        raise FormatError("this tokenizer has no chat template: use the classic format")
+        raise FormatError("this tokenizer has no chat template: pick a template, or use the classic format")
     conv = example.conversation
     messages = conv.messages()
     b = _Builder(special_token_strings(tokenizer))
@@ -238,7 +282,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         if completion_start is not None:
             completion_spans.append((completion_start, len(b.text)))
         prev = full
-    last = conv.last_assistant_index()
+    last = example.prompt_turns if example.shape == "chat-prompt-completion" else conv.last_assistant_index()
     trl_completion = None
     if last is not None:
         trl_completion = {"prompt": messages[:last], "completion": messages[last:]}
@@ -250,6 +294,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         trl_completion,
         {"messages": messages},
         tuple(notes),
+        False,
     )
 
 
@@ -273,11 +318,12 @@ def _turn_header(tokenizer, role: str) -> str:
 def default_templates(tokenizer, fmt: str) -> tuple[str, str]:
     """(response, instruction) templates for the response-template strategy under a format.
 
-    classic: `### Assistant:` and `### Human:`. chat-template: the template's own generation prompt and the
-    header it writes before a user message, both found by rendering (e.g. `<|im_start|>assistant\\n`).
+    classic, text and prompt-completion rows: `### Assistant:` and `### Human:`. chat-template: the template's
+    own generation prompt and the header it writes before a user message, both found by rendering
+    (e.g. `<|im_start|>assistant\\n`).
     """
     classic = (CLASSIC_RESPONSE_TEMPLATE, CLASSIC_INSTRUCTION_TEMPLATE)
-    if fmt != "chat-template" or not getattr(tokenizer, "chat_template", None):
+    if fmt not in ("chat-template", "as-written") or not getattr(tokenizer, "chat_template", None):
         return classic
     user = [{"role": "user", "content": "\x00"}]
     try:

@@ -1,8 +1,9 @@
 """The generation ratio of a dataset (seed 002): Rg = completion tokens / prompt tokens per example.
 
 Under a format, an example's completion tokens are those its completion-only mask trains on (`classic` and
-plain text: the special-mask strategy, i.e. each answer and its closing eos; `chat-template`: the assistant
-turns after the generation prompt, end-of-turn token included); every other token is a prompt token.
+text rows: the special-mask strategy, i.e. each answer and its closing eos; a prompt-completion string row as
+written: its completion and eos; a conversation through the chat template: the assistant turns after the
+generation prompt, end-of-turn token included); every other token is a prompt token.
 Multi-turn examples sum over their turns. An example with no completion or no prompt tokens is skipped,
 counted and named, never silently dropped.
 
@@ -142,7 +143,7 @@ def _span_count(text: str, spans, offsets: list[tuple[int, int]]) -> int:
     return int(np.count_nonzero((ends > starts) & (cumulative[ends] - cumulative[starts] == ends - starts)))
 
 
-def count_tokens(examples: list[Example], tokenizer, fmt: str = "classic") -> list[ExampleRatio]:
+def count_tokens(examples: list[Example], tokenizer, fmt: str = "as-written") -> list[ExampleRatio]:
     """Prompt and completion token counts of every example, tokenized in batches."""
     if fmt not in FORMATS:
         raise FormatError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -180,30 +181,40 @@ def _chat_spans(example: Example, tokenizer) -> tuple[str, tuple[tuple[int, int]
 
 
 def _count_batch(batch: list[Example], first: int, tokenizer, fmt: str) -> list[ExampleRatio]:
-    rendered: list[tuple[str, tuple] | None] = []
+    # Per example: its text, its completion spans (None: special-mask counts), and whether the tokenizer adds
+    # its own special tokens (not after a chat template), as `tokens.encode` tokenizes it.
+    rendered: list[tuple[str, tuple | None, bool] | None] = []
     problems: dict[int, str] = {}
     for k, example in enumerate(batch):
         try:
-            if fmt == "chat-template" and example.conversation is not None:
-                rendered.append(_chat_spans(example, tokenizer))
+            if fmt != "classic" and example.conversation is not None and not _as_strings(example, fmt):
+                text, spans = _chat_spans(example, tokenizer)
+                rendered.append((text, spans, False))
             else:
                 r = render(example, tokenizer, fmt)
-                rendered.append((r.text, r.completion_spans))
+                spans = r.completion_spans if r.format == "prompt-completion" else None
+                rendered.append((r.text, spans, r.add_special_tokens))
         except FormatError as e:
             rendered.append(None)
             problems[k] = f"cannot be rendered: {e}"
-    texts = [r[0] if r is not None else "" for r in rendered]
-    by_spans = fmt == "chat-template"
-    encoded = tokenizer(texts, add_special_tokens=fmt != "chat-template", return_offsets_mapping=by_spans)
+    encoded: dict[int, tuple[list[int], list | None]] = {}
+    for add_special in (True, False):
+        ks = [k for k, r in enumerate(rendered) if r is not None and r[2] == add_special]
+        if not ks:
+            continue
+        by_spans = any(rendered[k][1] is not None for k in ks)
+        out = tokenizer([rendered[k][0] for k in ks], add_special_tokens=add_special, return_offsets_mapping=by_spans)
+        for j, k in enumerate(ks):
+            encoded[k] = (out["input_ids"][j], out["offset_mapping"][j] if by_spans else None)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     out = []
     for k, (example, r) in enumerate(zip(batch, rendered)):
         if r is None:
             out.append(ExampleRatio(first + k, 0, 0, problems[k]))
             continue
-        ids = encoded["input_ids"][k]
-        if by_spans and example.conversation is not None:
-            completion = _span_count(r[0], r[1], encoded["offset_mapping"][k])
+        ids, offsets = encoded[k]
+        if r[1] is not None:
+            completion = _span_count(r[0], r[1], offsets)
         else:
             completion = _special_mask_count(ids, bos, eos)
         prompt = len(ids) - completion
@@ -218,6 +229,11 @@ def _count_batch(batch: list[Example], first: int, tokenizer, fmt: str) -> list[
     return out
 
 
-def generation_ratio(examples: list[Example], tokenizer, fmt: str = "classic") -> RatioStats:
+def _as_strings(example: Example, fmt: str) -> bool:
+    """Whether a conversation is rendered from its strings (a prompt-completion string row, as written)."""
+    return fmt == "as-written" and example.shape == "prompt-completion"
+
+
+def generation_ratio(examples: list[Example], tokenizer, fmt: str = "as-written") -> RatioStats:
     """Rg of every example and the dataset's statistics under a format."""
     return statistics_of(count_tokens(examples, tokenizer, fmt))

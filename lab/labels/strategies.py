@@ -78,8 +78,9 @@ def special_mask(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
 
 
 def completion_flags(item: Tokenized, tokenizer) -> list[bool]:
-    """The format's completion: special-mask's kept tokens (classic, text), assistant answers (chat-template)."""
-    if item.rendered.format == "chat-template" and item.example.conversation is not None:
+    """The format's completion: special-mask's kept tokens (classic, text rows), the completion of a
+    prompt-completion row, the assistant answers (chat-template)."""
+    if item.rendered.format in ("chat-template", "prompt-completion") and item.example.conversation is not None:
         return list(item.encoded.completion)
     return [label != IGNORE_INDEX for label in special_mask(item, tokenizer, LabelSettings()).labels]
 
@@ -118,7 +119,8 @@ def response_template(item: Tokenized, tokenizer, settings: LabelSettings) -> La
     """`DataCollatorForCompletionOnlyLM(response_template, instruction_template)` as TRL < 0.20 had it."""
     default_response, default_instruction = default_templates(tokenizer, item.rendered.format)
     response = settings.response_template or default_response
-    instruction = settings.instruction_template or default_instruction
+    # An empty instruction template is none at all: the collator then keeps everything after the last response.
+    instruction = default_instruction if settings.instruction_template is None else settings.instruction_template
     response_ids = tokenizer.encode(response, add_special_tokens=False)
     instruction_ids = tokenizer.encode(instruction, add_special_tokens=False) if instruction else None
     ids = list(item.encoded.ids)

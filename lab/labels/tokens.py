@@ -1,8 +1,8 @@
 """Rendered text -> Encoded tokens: ids, the text each token covers, its role, kind and special flag.
 
-Text is tokenized the way trainers do it: plain text (classic) with the tokenizer's own special tokens
-added, chat-template text without (the template already wrote them), as TRL does. A `Tokenized` example
-(the example, its rendering and its tokens) is what every labelling strategy labels.
+Text is tokenized the way trainers do it: text rows, prompt-completion rows and classic text with the
+tokenizer's own special tokens added, chat-template text without (the template already wrote them), as TRL
+does. A `Tokenized` example (the example, its rendering and its tokens) is what every strategy labels.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def special_ids(tokenizer) -> set[int]:
 
 def encode(rendered: Rendered, tokenizer) -> Encoded:
     """Tokenize a rendered example and attach each token's role, kind and completion flag."""
-    add_special = rendered.format != "chat-template"
-    out = tokenizer(rendered.text, add_special_tokens=add_special, return_offsets_mapping=True)
+    out = tokenizer(rendered.text, add_special_tokens=rendered.add_special_tokens, return_offsets_mapping=True)
     ids = list(out["input_ids"])
     offsets = [tuple(o) for o in out["offset_mapping"]]
     return encode_ids(rendered, tokenizer, ids, offsets)

@@ -13,6 +13,7 @@ import warnings
 from types import SimpleNamespace
 
 from lab.common import IGNORE_INDEX, first_line
+from lab.errors import LabError
 from lab.labels.token_labels import Labels, Note, unavailable
 from lab.labels.tokens import Tokenized
 
@@ -87,28 +88,54 @@ def trl_prepare(rows: list[dict], tokenizer, assistant_only: bool, completion_on
     return [dict(row) for row in prepared]
 
 
+def row_shape(row: dict) -> str:
+    """The shape TRL sees in a row: text, prompt-completion, chat-prompt-completion or messages."""
+    if "text" in row:
+        return "text"
+    if "messages" in row:
+        return "messages"
+    return "chat-prompt-completion" if isinstance(row["prompt"], list) else "prompt-completion"
+
+
+def one_shape(rows: list[dict]) -> None:
+    """Raise LabError unless the rows share one shape: TRL prepares a dataset by the shape of its first row."""
+    shapes = sorted({row_shape(row) for row in rows})
+    if len(shapes) > 1:
+        raise LabError(
+            f"TRL trains one row shape per dataset and these rows mix {' and '.join(shapes)}: "
+            "pick the classic or chat-template format, which turns every conversation into one shape"
+        )
+
+
 def trl_labels(items: list[Tokenized], tokenizer, assistant_only: bool) -> list[Labels]:
-    """trl-completion (or trl-assistant) labels of every example, from one run of TRL's preparation."""
+    """trl-completion (or trl-assistant) labels of every example, from TRL's preparation run once per row shape
+    (TRL reads one shape per dataset: text, prompt-completion strings, prompt-completion messages, messages)."""
     name = "trl-assistant" if assistant_only else "trl-completion"
     results: list[Labels | None] = [None] * len(items)
-    rows, where = [], []
+    groups: dict[tuple, tuple[list[dict], list[int]]] = {}
     for k, item in enumerate(items):
         n = len(item.encoded)
-        if item.example.conversation is None:
-            results[k] = unavailable(n, f"{name} needs roles: a plain-text row is trained on every token by TRL")
-        elif not item.example.conversation.has_assistant:
+        conv = item.example.conversation
+        if assistant_only and conv is None:
+            results[k] = unavailable(n, "trl-assistant needs a conversation: TRL trains every token of a text row")
+        elif conv is not None and not conv.has_assistant:
             results[k] = unavailable(n, "no assistant turn: there is no completion to learn")
         elif assistant_only and item.rendered.format != "chat-template":
             results[k] = unavailable(
                 n,
-                "assistant_only_loss works on conversations rendered by the chat "
-                "template; pick the chat-template format",
+                "assistant_only_loss works on conversations rendered by the chat template; "
+                + (
+                    "this row is a prompt-completion of strings"
+                    if item.rendered.format == "prompt-completion"
+                    else "pick the chat-template format"
+                ),
             )
         else:
             row = item.rendered.trl_messages_row if assistant_only else item.rendered.trl_completion_row
+            rows, where = groups.setdefault(row_shape(row), ([], []))
             rows.append(row)
             where.append(k)
-    if rows:
+    for rows, where in groups.values():
         try:
             prepared = trl_prepare(rows, tokenizer, assistant_only)
         except Exception as e:  # TRL refuses the whole set: say so for each example
@@ -141,11 +168,13 @@ def _align_trl(item: Tokenized, row: dict, tokenizer, name: str) -> Labels:
     keep = [label != IGNORE_INDEX for label in labels]
     result = Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep))
     conv = item.example.conversation
-    if name == "trl-completion" and sum(t.role == "assistant" for t in conv.turns) > 1:
+    if conv is None:
+        return result.with_notes(Note("a text row has no completion: TRL's completion-only loss trains every token"))
+    prompt = item.rendered.trl_completion_row["prompt"]
+    answers = sum(t.role == "assistant" for t in conv.turns)
+    in_prompt = sum(m["role"] == "assistant" for m in prompt) if isinstance(prompt, list) else answers - 1
+    if name == "trl-completion" and in_prompt > 0:
         result = result.with_notes(
-            Note(
-                "TRL's prompt-completion data has one completion: only the last "
-                "assistant turn is learned, earlier answers are prompt"
-            )
+            Note("TRL's prompt-completion data has one completion: the answers in its prompt are not learned")
         )
     return result

@@ -6,12 +6,20 @@ generate         the prompt up to an example's answer and a greedy answer to it
 """
 
 from lab.look.decoding import DECODERS, DecodeSettings, Trace, decode, spread
-from lab.look.generate import PROMPT_FORMATS, adds_special_tokens, greedy_answer, prompt_text, question_prompt
+from lab.look.generate import (
+    PROMPT_FORMATS,
+    adds_special_tokens,
+    greedy_answer,
+    prompt_format,
+    prompt_text,
+    question_prompt,
+)
 from lab.look.teacher_forcing import Position, inspect_example, mean_losses, weighted_mean_loss
 
 __all__ = [
     "PROMPT_FORMATS",
     "adds_special_tokens",
+    "prompt_format",
     "question_prompt",
     "DECODERS",
     "DecodeSettings",

@@ -15,12 +15,20 @@ RAW_TEXT = "raw text"  # the question as it is, no format around it
 PROMPT_FORMATS = ("classic", "chat-template", RAW_TEXT)
 
 
+def prompt_format(fmt: str) -> str:
+    """The prompt format of a question for a run trained in `fmt`: a question is a conversation, and
+    conversations as written go through the chat template."""
+    return "chat-template" if fmt == "as-written" else fmt
+
+
 def prompt_text(example: Example, tokenizer, fmt: str) -> str:
     """The text up to where the last answer starts (classic: through `### Assistant:` and its bos;
     chat-template: the conversation before it with the generation prompt)."""
     row = render(example, tokenizer, fmt).trl_completion_row
     if row is None:
         raise LabError("this example has no assistant turn, so there is no answer to compare")
+    if "prompt" not in row:
+        raise LabError("this example is a text row: it has no question and answer to split it at")
     if isinstance(row["prompt"], str):
         return row["prompt"]
     return apply_chat_template(tokenizer, row["prompt"], generation_prompt=True)
@@ -37,7 +45,7 @@ def question_prompt(question: str, tokenizer, fmt: str) -> str:
 def adds_special_tokens(fmt: str) -> bool:
     """Whether a prompt in `fmt` is tokenized with the tokenizer's own special tokens (the chat template
     writes its own), as training tokenized it."""
-    return fmt != "chat-template"
+    return prompt_format(fmt) != "chat-template"
 
 
 def greedy_answer(model, tokenizer, prompt: str, fmt: str, max_new_tokens: int = 8) -> str:

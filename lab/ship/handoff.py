@@ -22,7 +22,7 @@ from lab.labels.formats import render
 from lab.labels.strategies import label_all
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
-from lab.labels.trl_labels import trl_prepare
+from lab.labels.trl_labels import one_shape, trl_prepare
 from lab.models.references import load_tokenizer, model_config, resolve
 from lab.models.shipped import SHIPPED
 from lab.ship.export import new_folder
@@ -69,6 +69,7 @@ def trl_rows(examples: list[Example], tokenizer, config: RunConfig) -> tuple[lis
             kept.append(i)
     if not rows:
         raise LabError("no example of the run has an answer TRL could train on")
+    one_shape(rows)
     return rows, kept
 
 
@@ -153,7 +154,7 @@ def trl_handoff(store: RunStore, run_id: str) -> TrlHandoff:
         "report_to": "none",
     }
     files = {}
-    if config.format == "chat-template":
+    if config.format != "classic" and any(isinstance(r.get("prompt", r.get("messages")), list) for r in rows):
         settings["chat_template_path"] = "chat_template.jinja"
         files["chat_template.jinja"] = tokenizer.chat_template
     if config.method == "lora":

@@ -44,7 +44,11 @@ class RunConfig:
     """
 
     model: str = _setting(DEFAULT_MODEL, "built-in model name, local folder or hub id")
-    format: str = _setting("classic", f"how conversations become text: {' | '.join(FORMATS)}")
+    format: str = _setting(
+        "classic",
+        f"how conversations become text: {' | '.join(FORMATS)} (text and prompt-completion rows are always "
+        "tokenized as written; classic is the seed lesson's, paired with the special-mask default)",
+    )
     strategy: str = _setting("special-mask", f"which tokens are learned: {' | '.join(STRATEGIES)}")
     prompt_weight: float = _setting(0.1, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight")
     method: str = _setting("full", "full: train every weight; lora: train a small adapter beside them")

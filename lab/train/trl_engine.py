@@ -16,6 +16,7 @@ import torch
 from lab.common import pad_id
 from lab.errors import LabError, TrainingFailed
 from lab.labels.tokens import tokenize_example
+from lab.labels.trl_labels import one_shape
 from lab.train.config import RunConfig
 from lab.train.loss import collate, weighted_loss
 from lab.train.progress import StepReport
@@ -32,6 +33,7 @@ def _rows(store, run_id: str, config: RunConfig, tokenizer) -> list[dict]:
         if row is None:
             raise LabError(f"example {i} has no form TRL can train on with {config.strategy}")
         rows.append(row)
+    one_shape(rows)
     return rows
 
 

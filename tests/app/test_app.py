@@ -6,10 +6,11 @@ from tests.app.conftest import html_of, open_app
 from tests.conftest import chip_texts, plain
 
 TOKENS = "app_pages/tokens.py"
+CLASSIC = {"format": "classic"}  # seed 000's rendering, which these tests read
 
 
 def test_examples_page_is_the_default_and_renders_the_selected_example(app_home):
-    at = open_app()
+    at = open_app(query=CLASSIC)
     assert not at.exception
     assert at.title[0].value == "Examples"
     assert [t.value for t in at.text_area] == ['How do you say "dog" in Spanish?', "perro"]
@@ -18,7 +19,7 @@ def test_examples_page_is_the_default_and_renders_the_selected_example(app_home)
 
 
 def test_tokens_page_labels_every_strategy_in_both_formats(app_home):
-    at = open_app(TOKENS)
+    at = open_app(TOKENS, query=CLASSIC)
     assert not at.exception
     assert at.title[0].value == "Tokens & labels"
     table = at.dataframe[0].value
@@ -51,13 +52,13 @@ def test_an_edit_is_saved_and_survives_a_new_session(app_home, tokenizer):
     def answer_chips(word: str) -> list[str]:  # the answer's tokens as chips show them, then the eos
         return [visible(tokenizer.decode([t])) for t in tokenizer.encode(" " + word)] + ["<|im_end|>"]
 
-    before = chip_texts(html_of(open_app(TOKENS)))
+    before = chip_texts(html_of(open_app(TOKENS, query=CLASSIC)))
     assert before[-3:] == answer_chips("perro") == ["·per", "ro", "<|im_end|>"]
     at = open_app()
     at.text_area[1].input("gato").run()
     assert not at.exception
     assert Workspace(app_home).examples()[0].conversation.turns[1].content == "gato"
-    after = chip_texts(html_of(open_app(TOKENS)))  # a browser refresh is a new session
+    after = chip_texts(html_of(open_app(TOKENS, query=CLASSIC)))  # a browser refresh is a new session
     gato = answer_chips("gato")
     assert after[-len(gato) :] == gato and after[: -len(gato)] == before[:-3]
 
@@ -173,7 +174,7 @@ def test_a_refresh_keeps_the_format_w_the_model_and_the_new_runs_examples(app_ho
 def test_a_url_typed_by_hand_cannot_break_a_page(app_home):
     at = open_app(TOKENS, query={"format": "markdown", "w": "lots", "examples": "1,x", "projector": "maybe"})
     assert not at.exception
-    assert at.radio(key="format").value == "classic" and at.slider(key="prompt_weight").value == 0.1
+    assert at.radio(key="format").value == "as-written" and at.slider(key="prompt_weight").value == 0.1
 
 
 def test_the_sample_box_shows_the_sets_sample_and_replacing_asks_first(app_home):

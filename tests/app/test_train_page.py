@@ -33,7 +33,7 @@ def greedy(model_dir, tokenizer, prompt: str) -> str:
 def test_a_run_started_from_the_page_trains_shows_its_curve_answers_and_can_be_deleted(
     app_home, tiny_model_dir, tokenizer
 ):
-    at = open_app(TRAIN, model_input=str(tiny_model_dir))
+    at = open_app(TRAIN, query={"format": "classic"}, model_input=str(tiny_model_dir))
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
     {b.label: b for b in at.button}["Train"].click().run()

@@ -23,7 +23,7 @@ def test_tokens_json_contract(capsys):
 
 
 def test_tokens_table_shows_every_strategy(capsys):
-    assert main(["tokens", *DOG, "--strategy", "all", "--prompt-weight", "0.5"]) == 0
+    assert main(["tokens", "--format", "classic", *DOG, "--strategy", "all", "--prompt-weight", "0.5"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
     assert (
@@ -50,7 +50,7 @@ def test_check_findings_exit_1_json(tmp_path, capsys):
             {"prompt": "Count.", "completion": " ".join(["one"] * 40)},
         ],
     )
-    assert main(["check", str(path), "--max-length", "20", "--json"]) == 1
+    assert main(["check", "--format", "classic", str(path), "--max-length", "20", "--json"]) == 1
     found = json.loads(capsys.readouterr().out)
     # response-template masks the answer's eos wherever there is an answer (pad == eos); nothing else is wrong
     assert sorted((f["example"], f["code"]) for f in found) == [
@@ -103,7 +103,9 @@ def test_the_template_flags_reach_the_response_template_strategy(tmp_path, capsy
             }
         ],
     )
-    assert main(["tokens", "--data", str(apples), "--strategy", "response-template", "--json"]) == 0
+    assert (
+        main(["tokens", "--format", "classic", "--data", str(apples), "--strategy", "response-template", "--json"]) == 0
+    )
     labels = json.loads(capsys.readouterr().out)["strategies"]["response-template"]["labels"]
     assert sum(label != -100 for label in labels) == 8  # both answers (and what follows the first)
     args = ["tokens", "--data", str(apples), "--strategy", "response-template", "--json"]
@@ -114,7 +116,7 @@ def test_the_template_flags_reach_the_response_template_strategy(tmp_path, capsy
 
 
 def test_check_clean_exit_0(capsys):
-    assert main(["check", "sample:spanish", "--strategy", "special-mask", "trl-completion"]) == 0
+    assert main(["check", "--format", "classic", "sample:spanish", "--strategy", "special-mask", "trl-completion"]) == 0
     assert capsys.readouterr().out.strip() == "no findings in 5 examples"
 
 
@@ -122,7 +124,22 @@ def test_check_ids_out_of_range_for_a_small_model(tokenizer, tmp_path, capsys):
     from lab.models.tiny import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "small-vocab", tokenizer, vocab_size=2000)
-    assert main(["check", "sample:spanish", "--model", str(folder), "--strategy", "special-mask", "--json"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "--format",
+                "classic",
+                "sample:spanish",
+                "--model",
+                str(folder),
+                "--strategy",
+                "special-mask",
+                "--json",
+            ]
+        )
+        == 1
+    )
     found = json.loads(capsys.readouterr().out)
     assert {f["code"] for f in found} == {"id-out-of-range"}
     assert "outside the model's vocabulary of 2000" in found[0]["message"]
@@ -165,7 +182,7 @@ def test_usage_error_exit_2():
 
 
 def test_ratio_json_contract_and_exit_codes(capsys, tmp_path):
-    assert main(["ratio", "sample:spanish", "--json"]) == 0
+    assert main(["ratio", "--format", "classic", "sample:spanish", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out)[:9] == [
         "count",
@@ -187,13 +204,15 @@ def test_ratio_json_contract_and_exit_codes(capsys, tmp_path):
             {"messages": [{"role": "user", "content": "only a question"}]},
         ],
     )
-    assert main(["ratio", str(data), "--json"]) == 1  # a skipped example is reported, as `check` reports
+    assert (
+        main(["ratio", "--format", "classic", str(data), "--json"]) == 1
+    )  # a skipped example is reported, as `check` reports
     out = json.loads(capsys.readouterr().out)
     assert out["per_example"][1] is None and out["skipped_examples"][0]["example"] == 1
 
 
 def test_ratio_text_report_and_bad_input():
-    done = run_cli("ratio", "sample:reading", "--prompt-weight", "0.1")
+    done = run_cli("ratio", "sample:reading", "--format", "classic", "--prompt-weight", "0.1")
     assert done.returncode == 0, done.stderr
     assert "at w = 0.1, prompt tokens carry 92.2% of the loss" in done.stdout
     bad = run_cli("ratio", "chatterbot:klingon")

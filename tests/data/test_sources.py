@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from lab.data.examples import Example, Turn, conversation
+from lab.data import edits
+from lab.data.examples import Example, Turn, conversation, example_to_row
 from lab.data.sources import (
     example_from_row,
     examples_from_dataset,
@@ -20,21 +21,36 @@ def test_conversational_row():
 
 
 def test_prompt_completion_strings_and_lists():
-    e = example_from_row({"prompt": "q", "completion": "a"}, "x")
-    assert [t.role for t in e.conversation.turns] == ["user", "assistant"]
-    e = example_from_row(
-        {
-            "prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
-            "completion": [{"role": "assistant", "content": "a"}],
-        },
-        "x",
-    )
+    row = {"prompt": "q", "completion": "a"}
+    e = example_from_row(row, "x")
+    assert [t.role for t in e.conversation.turns] == ["user", "assistant"] and e.shape == "prompt-completion"
+    assert example_to_row(e) == row
+    row = {
+        "prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+        "completion": [{"role": "assistant", "content": "a"}],
+    }
+    e = example_from_row(row, "x")
     assert [t.role for t in e.conversation.turns] == ["system", "user", "assistant"]
+    assert (e.shape, e.prompt_turns) == ("chat-prompt-completion", 2)
+    assert example_to_row(e) == row
 
 
-def test_classic_text_is_split_into_turns():
-    e = example_from_row({"text": '\n\n### Human: How do you say "dog" in Spanish?\n\n### Assistant: perro'}, "x")
-    assert e.conversation.turns == (Turn("user", 'How do you say "dog" in Spanish?'), Turn("assistant", "perro"))
+def test_a_prompt_completion_row_that_gains_turns_is_written_as_messages():
+    e = example_from_row({"prompt": "q", "completion": "a"}, "x")
+    edited = edits.add_turn([e], 0, "user", "more?")[0]
+    assert edited.shape == "messages" and list(example_to_row(edited)) == ["messages"]
+    same = edits.set_turn([e], 0, 1, content="b")[0]
+    assert example_to_row(same) == {"prompt": "q", "completion": "b"}
+
+
+def test_classic_text_stays_as_written_until_a_person_splits_it():
+    text = '\n\n### Human: How do you say "dog" in Spanish?\n\n### Assistant: perro'
+    e = example_from_row({"text": text}, "x")
+    assert e.is_text and e.text == text and example_to_row(e) == {"text": text}
+    split = edits.text_to_turns([e], 0)[0]
+    assert split.conversation.turns == (Turn("user", 'How do you say "dog" in Spanish?'), Turn("assistant", "perro"))
+    with pytest.raises(DataError, match="no `### Human:`"):
+        edits.text_to_turns([example_from_row({"text": "Once upon a time"}, "x")], 0)
 
 
 def test_plain_text_stays_text():

@@ -51,7 +51,7 @@ def test_disagreements_on_a_huge_turn_are_found_in_one_pass(tokenizer):
 
 def test_the_tokens_page_draws_a_window_of_a_1_mb_turn(app_home, tokenizer):
     Workspace(app_home).save([HUGE])
-    at = open_app("app_pages/tokens.py")
+    at = open_app("app_pages/tokens.py", query={"format": "classic"})
     assert not at.exception
     (window,) = [n for n in at.number_input if "are drawn, from token" in n.label]
     drawn = html_of(at)

@@ -9,6 +9,7 @@ from lab.labels.strategies import STRATEGIES, label_all, label_example
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
 from tests.conftest import APPLES, DOG, tokenizer_copy
+from tests.labels.trl_reference import sft_batch
 
 M = -100  # the ignore label, written out so that the lists read as TRL prints them
 GENERATION_TEMPLATE = (
@@ -111,45 +112,13 @@ def test_compare_in_words(tokenizer):
     )
 
 
-def _sft_batch(model_dir, tokenizer, rows, tmp_path, **config):
-    """Run one real SFTTrainer step and return {input_ids: labels} of the batch it trained on."""
-    import datasets
-    from transformers import AutoModelForCausalLM
-    from trl import SFTConfig, SFTTrainer
-
-    args = SFTConfig(
-        output_dir=str(tmp_path / "out"),
-        max_steps=1,
-        per_device_train_batch_size=len(rows),
-        report_to=[],
-        bf16=False,
-        use_cpu=True,
-        save_strategy="no",
-        max_length=None,
-        **config,
-    )
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer
-    )
-    seen, collate = [], trainer.data_collator
-    trainer.data_collator = lambda features: seen.append(collate(features)) or seen[-1]
-    trainer.train()
-    batch = seen[0]
-    out = {}
-    for ids, mask, labels in zip(batch["input_ids"], batch["attention_mask"], batch["labels"]):
-        keep = mask.bool()
-        out[tuple(ids[keep].tolist())] = labels[keep].tolist()
-    return out
-
-
 @pytest.mark.parametrize("fmt", ["classic", "chat-template"])
 def test_trl_completion_equals_what_sfttrainer_trains_on(fmt, tokenizer, tiny_model_dir, tmp_path):
     data = [DOG, APPLES] + load_sample("multiturn")[:2]
     items = [tokenize_example(e, tokenizer, fmt) for e in data]
     ours = label_all(items, tokenizer, ["trl-completion"])
     tok = tokenizer_copy(tokenizer, tmp_path)
-    trained = _sft_batch(
+    trained = sft_batch(
         tiny_model_dir, tok, [i.rendered.trl_completion_row for i in items], tmp_path, completion_only_loss=True
     )
     for item, labels in zip(items, ours):
@@ -161,7 +130,7 @@ def test_trl_assistant_equals_what_sfttrainer_trains_on(tokenizer, tiny_model_di
     data = [DOG, APPLES, load_sample("multiturn")[1]]
     items = [tokenize_example(e, tok, "chat-template") for e in data]
     ours = label_all(items, tok, ["trl-assistant"])
-    trained = _sft_batch(
+    trained = sft_batch(
         tiny_model_dir, tok, [i.rendered.trl_messages_row for i in items], tmp_path, assistant_only_loss=True
     )
     for item, labels in zip(items, ours):
