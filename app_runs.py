@@ -71,7 +71,7 @@ def positions_for(run_id: str, example: Example, top_k: int = 5):
 @st.cache_data(show_spinner="Running the base and the fine-tuned model…", max_entries=32)
 def _positions(run_id: str, weights: str | None, content: str, top_k: int, _example: Example):
     config = run_store().get(run_id).config
-    tokenizer = app_state.tokenizer_for(config.model, config.trust_remote_code)
+    tokenizer = app_state.templated_tokenizer(config.model, config.trust_remote_code, config.template)
     item = tokenize_example(_example, tokenizer, config.format)
     labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
     base = app_state.model_for(config.model, "cpu", config.trust_remote_code)
@@ -85,13 +85,14 @@ def answer_for(run_id: str | None, question: str, model: str, fmt: str) -> str:
     """The greedy answer to a question asked in `fmt`: a run's fine-tuned model, or with None the base `model`
     (cached per run and version of its weights)."""
     weights = run_store().weights_version(run_id) if run_id else None
-    return _answer(run_id, weights, question, model, fmt)
+    template = run_store().get(run_id).config.template if run_id else app_state.template()
+    return _answer(run_id, weights, question, model, fmt, template)
 
 
 @st.cache_data(show_spinner="Answering…", max_entries=64)
-def _answer(run_id: str | None, weights: str | None, question: str, model: str, fmt: str) -> str:
+def _answer(run_id: str | None, weights: str | None, question: str, model: str, fmt: str, template: str) -> str:
     trust = run_store().get(run_id).config.trust_remote_code if run_id else app_state.trust_remote_code()
-    tokenizer = app_state.tokenizer_for(model, trust)
+    tokenizer = app_state.templated_tokenizer(model, trust, template)
     prompt = question_prompt(question, tokenizer, fmt)
     chosen = trained_model_for(run_id) if run_id else app_state.model_for(model, "cpu", trust)
     return greedy_answer(chosen, tokenizer, prompt, fmt)

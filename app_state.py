@@ -17,6 +17,7 @@ from lab.data import Example, Workspace
 from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import FORMATS
+from lab.labels.templates import MODEL_TEMPLATE, template_choices, with_template
 from lab.models import (
     DEFAULT_MODEL,
     QUANTIZATIONS,
@@ -40,6 +41,7 @@ MODEL_ERROR = "model_error"
 MODEL_READY = "model_ready"  # the model in use has loaded in this session
 DEVICE = "device"
 FORMAT = "format"
+TEMPLATE = "template"  # the chat template: the model's own or one of TRL's by name
 TRUST_REMOTE_CODE = "trust_remote_code"
 PROMPT_WEIGHT = "prompt_weight"
 STRATEGY_CHOICE = "strategy_choice"
@@ -54,6 +56,7 @@ PROJECTOR = "projector"  # larger text for a room
 IN_URL = {
     MODEL_INPUT: "model",
     FORMAT: "format",
+    TEMPLATE: "template",
     PROMPT_WEIGHT: "w",
     NEW_RUN_EXAMPLES: "examples",
     PICKED_UID: "example",
@@ -65,6 +68,12 @@ KEPT = "kept_in_url"
 @st.cache_resource(show_spinner=False)
 def tokenizer_for(ref: str, trust_remote_code: bool = False):
     return load_tokenizer(ref, trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False)
+def templated_tokenizer(ref: str, trust_remote_code: bool, name: str):
+    """The model's tokenizer rendering with chat template `name` (a copy, cached, when it is one of TRL's)."""
+    return with_template(tokenizer_for(ref, trust_remote_code), name)
 
 
 @st.cache_resource(show_spinner=False)
@@ -116,6 +125,10 @@ def fmt() -> str:
     return st.session_state.get(FORMAT, FORMATS[0])
 
 
+def template() -> str:
+    return st.session_state.get(TEMPLATE, MODEL_TEMPLATE)
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -150,7 +163,7 @@ def tokenizer():
     if not st.session_state.get(MODEL_READY):
         st.info("Pick a model that loads in the sidebar to see this page.")
         st.stop()
-    return tokenizer_for(model_ref(), trust_remote_code())
+    return templated_tokenizer(model_ref(), trust_remote_code(), template())
 
 
 def vocab_size() -> int | None:
@@ -184,6 +197,8 @@ def _from_url(key: str, text: str):
     """A remembered choice read back from the URL; None when the text is not a value it can have."""
     if key == FORMAT:
         return text if text in FORMATS else None
+    if key == TEMPLATE:
+        return text if text in template_choices() else None
     if key == PROMPT_WEIGHT:
         weight = float(text)
         return weight if 0.0 <= weight <= 1.0 else None
@@ -306,8 +321,19 @@ def sidebar() -> None:
             key=FORMAT,
             horizontal=True,
             help=(
-                "`classic`: `### Human:` / `### Assistant:` with bos and eos inserted (seed 000). "
-                "`chat-template`: the model's own chat template."
+                "`as-written`: each row as TRL's SFTTrainer treats its shape (a text row verbatim with its eos, a "
+                "prompt-completion row joined, a conversation through the chat template). For conversations: "
+                "`classic`: `### Human:` / `### Assistant:` with bos and eos inserted (seed 000); "
+                "`chat-template`: the chat template below."
+            ),
+        )
+        st.selectbox(
+            "Chat template",
+            template_choices(),
+            key=TEMPLATE,
+            help=(
+                "`model`: the model's own. Or any original template TRL ships (Llama 3.x, Qwen, Gemma, GPT-OSS, "
+                "...), read from the installed package: see how the same data trains under another model's format."
             ),
         )
         st.caption(f"In use: **{markdown_text(model_ref())}**")

@@ -113,6 +113,7 @@ with st.expander("New run", expanded=not store.list()):
         config = RunConfig(
             model=app_state.model_ref(),
             format=fmt,
+            template=app_state.template(),
             strategy=strategy,
             prompt_weight=weight,
             method=method,

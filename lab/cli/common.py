@@ -11,6 +11,7 @@ import warnings
 from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
+from lab.labels.templates import MODEL_TEMPLATE, added_tokens_sentence, with_template
 from lab.labels.token_labels import LabelSettings
 from lab.models.references import load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
@@ -47,6 +48,12 @@ def add_label_options(p: argparse.ArgumentParser) -> None:
     """The model, format and labelling options of `tokens`, `check`, `ratio` and `inspect`."""
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"built-in name, local folder or hub id ({DEFAULT_MODEL})")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
+    p.add_argument(
+        "--template",
+        default=MODEL_TEMPLATE,
+        metavar="NAME",
+        help="chat template: model (the model's own) or a TRL template by name (`python -m lab templates`)",
+    )
     p.add_argument(
         "--format",
         default="as-written",
@@ -85,4 +92,8 @@ def label_settings(args) -> LabelSettings:
 
 
 def tokenizer_of(args):
-    return load_tokenizer(args.model, args.trust_remote_code)
+    """The model's tokenizer, rendering with the chosen chat template (a copy when it is one of TRL's)."""
+    tokenizer = with_template(load_tokenizer(args.model, args.trust_remote_code), args.template)
+    if added_tokens_sentence(tokenizer):
+        logging.getLogger("lab").warning("note: %s", added_tokens_sentence(tokenizer))
+    return tokenizer

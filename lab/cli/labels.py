@@ -21,7 +21,7 @@ from lab.labels.ratio import RatioStats, generation_ratio
 from lab.labels.strategies import STRATEGIES, label_example
 from lab.labels.token_labels import Labels
 from lab.labels.tokens import Tokenized, tokenize_example, visible
-from lab.models.references import model_vocab_size
+from lab.models.references import generation_stop_ids, model_vocab_size
 
 
 def add_parsers(sub) -> None:
@@ -151,6 +151,7 @@ def run_check(args) -> int:
         settings,
         max_length=args.max_length or None,
         vocab_size=model_vocab_size(args.model, args.trust_remote_code),
+        stop_ids=generation_stop_ids(args.model, args.trust_remote_code),
     )
     if args.json:
         print(json.dumps([f.to_json() for f in findings], ensure_ascii=False))

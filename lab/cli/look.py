@@ -17,7 +17,7 @@ from lab.look.teacher_forcing import inspect_example, mean_losses
 from lab.models.devices import placement_sentence
 from lab.models.references import load_model, load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
-from lab.train.config import RunConfig
+from lab.train.config import RunConfig, run_tokenizer
 from lab.train.store import RunStore
 from lab.train.weights import load_trained
 
@@ -62,13 +62,17 @@ def run_inspect(args) -> int:
     """Teacher-forced predictions of one example, base vs a run's fine-tuned model."""
     store = RunStore()
     run = store.get(args.run) if args.run else None
-    config = run.config if run else RunConfig(model=args.model, format=args.format, strategy=args.strategy)
+    config = (
+        run.config
+        if run
+        else RunConfig(model=args.model, format=args.format, template=args.template, strategy=args.strategy)
+    )
     data = read_examples(args.data) if args.data else store.examples(run.id) if run else None
     if data is None:
         raise LabError("give --data FILE (or --run ID to use the run's own examples)")
     if not 0 <= args.index < len(data):
         raise LabError(f"--index {args.index} is outside the {len(data)} examples")
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    tokenizer = run_tokenizer(config)
     item = tokenize_example(data[args.index], tokenizer, config.format)
     labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
     base = load_model(config.model, "cpu", trust_remote_code=config.trust_remote_code)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lab.data.examples import Example
 from lab.errors import FormatError
+from lab.labels.audit import AUDIT_CODES, audit
 from lab.labels.strategies import STRATEGIES, completion_flags, label_all
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import Tokenized, tokenize_example
@@ -21,6 +22,7 @@ CODES = (
     "id-out-of-range",
     "unrenderable",
     "prompt-trained",
+    *AUDIT_CODES,
 )
 TRL_DEFAULT_MAX_LENGTH = 1024  # SFTConfig's default max_length: longer examples are cut there
 
@@ -76,13 +78,15 @@ def group_findings(findings: list[Finding]) -> list[FindingGroup]:
 def check(
     examples: list[Example],
     tokenizer,
-    fmt: str = "classic",
+    fmt: str = "as-written",
     strategies=STRATEGIES,
     settings: LabelSettings = LabelSettings(),
     max_length: int | None = TRL_DEFAULT_MAX_LENGTH,
     vocab_size: int | None = None,
+    stop_ids: set[int] | None = None,
 ) -> list[Finding]:
-    """Every problem of a dataset under a format and the chosen strategies, in example order."""
+    """Every problem of a dataset under a format and the chosen strategies, in example order (the template
+    audit included: `stop_ids` are the ids generation stops on besides the tokenizer's eos)."""
     findings: list[Finding] = []
     if "trl-assistant" in strategies and fmt == "chat-template" and not assistant_only_trainable(tokenizer):
         findings.append(
@@ -115,10 +119,15 @@ def check(
     for i, item, by_strategy in zip(indices, items, labelled):
         found = per_example[i]
         no_answer = item.example.conversation is not None and not item.example.conversation.has_assistant
+        structural = True
         for name, labels in by_strategy.items():
             for note in labels.notes:
                 if note.code and not (no_answer and note.code == "template-not-found"):
                     found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
+            if labels.available:
+                for note in audit(item, labels, tokenizer, stop_ids, structural):
+                    found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
+                structural = False
         found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
     for i in range(len(examples)):
         findings.extend(_merge(per_example.get(i, [])))

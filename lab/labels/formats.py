@@ -17,6 +17,7 @@ spans) and the row TRL would be given for it (prompt-completion and conversation
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,10 +248,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     for i, turn in enumerate(conv.turns):
         full = apply_chat_template(tokenizer, messages[: i + 1])
         if not full.startswith(prev):
-            notes.append(
-                f"the chat template renders turn {i} so that earlier text changes; spans after it are approximate"
-            )
-            prev = full[: len(b.text)]
+            return _render_whole(example, tokenizer, i)
         delta = full[len(prev) :]
         completion_start = None
         if turn.role == "assistant":
@@ -286,6 +284,57 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     trl_completion = None
     if last is not None:
         trl_completion = {"prompt": messages[:last], "completion": messages[last:]}
+    return Rendered(
+        b.text,
+        tuple(b.segments),
+        "chat-template",
+        tuple(completion_spans),
+        trl_completion,
+        {"messages": messages},
+        tuple(notes),
+        False,
+    )
+
+
+def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
+    """A template that rewrites earlier turns as the conversation grows (not prefix-preserving): the whole
+    conversation rendered once, as TRL renders it, each message found in it in order; the rest is template."""
+    conv = example.conversation
+    messages = conv.messages()
+    full = apply_chat_template(tokenizer, messages)
+    b = _Builder(special_token_strings(tokenizer))
+    notes = [
+        f"the chat template renders earlier turns differently once turn {changed} follows (not prefix-preserving): "
+        "the text is the whole conversation's rendering, each message found in it"
+    ]
+    completion_spans, cursor = [], 0
+    for i, turn in enumerate(conv.turns):
+        at = full.find(turn.content, cursor) if turn.content else -1
+        if at < 0:
+            if turn.content:
+                notes.append(f"turn {i}: the template changes the message text, so it is shown as template")
+            continue
+        start = at
+        if turn.role == "assistant":
+            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+            common = len(os.path.commonprefix([with_prompt, full]))
+            start = common if cursor <= common <= at and common == len(with_prompt) else at
+        b.template(full[cursor:start], turn.role, i)
+        b.template(full[start:at], turn.role, i)
+        b.content(turn.content, turn.role, i)
+        cursor = at + len(turn.content)
+        if turn.role == "assistant":
+            nxt = [full.find(t.content, cursor) for t in conv.turns[i + 1 :] if t.content]
+            end = min([n for n in nxt if n >= 0], default=len(full))
+            head = _turn_header(tokenizer, conv.turns[i + 1].role) if i + 1 < len(conv.turns) else ""
+            cut = full.find(head, cursor, end) if head else -1
+            end = cut if cut >= 0 else end
+            b.template(full[cursor:end], turn.role, i)
+            cursor = end
+            completion_spans.append((start, end))
+    b.template(full[cursor:], conv.turns[-1].role, len(conv.turns) - 1)
+    last = example.prompt_turns if example.shape == "chat-prompt-completion" else conv.last_assistant_index()
+    trl_completion = {"prompt": messages[:last], "completion": messages[last:]} if last is not None else None
     return Rendered(
         b.text,
         tuple(b.segments),

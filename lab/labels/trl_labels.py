@@ -160,10 +160,15 @@ def _trl_refusal(error: Exception, assistant_only: bool) -> str:
 def _align_trl(item: Tokenized, row: dict, tokenizer, name: str) -> Labels:
     ids, labels = list(row["input_ids"]), list(row["labels"])
     if ids != list(item.encoded.ids):
+        swapped = name == "trl-assistant" and not generation_markers(tokenizer)
+        why = (
+            "TRL swaps in its training version of this chat template, which renders this conversation into "
+            if swapped
+            else "TRL tokenizes this example into "
+        )
         return unavailable(
             len(item.encoded),
-            f"TRL tokenizes this example into {len(ids)} tokens, not "
-            f"{len(item.encoded)}, so its labels cannot be lined up here",
+            f"{why}{len(ids)} tokens, not the {len(item.encoded)} shown here, so its labels cannot be lined up",
         )
     keep = [label != IGNORE_INDEX for label in labels]
     result = Labels(tuple(labels), tuple(1.0 if k else 0.0 for k in keep))

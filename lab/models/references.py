@@ -6,6 +6,7 @@ Weights load from safetensors only, and a model's own code runs only when `trust
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import socket
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 import torch
 
 from lab.common import first_line, lab_home
-from lab.errors import ModelError
+from lab.errors import LabError, ModelError
 from lab.models.devices import parse_max_memory, pick_device
 from lab.models.shipped import DEFAULT_MODEL, SHIPPED, shipped_folder
 
@@ -134,6 +135,26 @@ def model_vocab_size(ref: str | None = None, trust_remote_code: bool = False) ->
     config = model_config(ref, trust_remote_code)
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     return getattr(text_config, "vocab_size", None)
+
+
+def generation_stop_ids(ref: str | None = None, trust_remote_code: bool = False) -> set[int]:
+    """The ids generation stops on besides the tokenizer's eos: the generation config's `eos_token_id` (a local
+    folder's generation_config.json, else the model config's)."""
+    source = resolve(ref)
+    path = Path(source.location) / "generation_config.json"
+    value = None
+    if source.kind != "hub" and path.is_file():
+        try:
+            value = json.loads(path.read_text()).get("eos_token_id")
+        except (OSError, ValueError):  # an unreadable file: loading the model names it (see below)
+            value = None
+    if value is None:
+        try:
+            value = getattr(model_config(ref, trust_remote_code), "eos_token_id", None)
+        except LabError:
+            value = None
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return {int(v) for v in values if isinstance(v, int)}
 
 
 QUANTIZATIONS = ("none", "4bit", "8bit")

@@ -14,8 +14,8 @@ from lab.common import pad_id
 from lab.data.examples import single_turn
 from lab.errors import LabError
 from lab.labels.tokens import tokenize_example
-from lab.models.references import load_tokenizer
 from lab.ship.card import model_card
+from lab.train.config import run_tokenizer
 from lab.train.store import RunStore
 from lab.train.weights import load_trained
 
@@ -66,7 +66,7 @@ def export_model(store: RunStore, run_id: str, out: str | Path, merge: bool = Fa
     out = Path(out)
     new_folder(out)
     final = store.final_weights(run_id)
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    tokenizer = run_tokenizer(config)
     if merge:  # a QLoRA adapter merges into the base as published, not its 4- or 8-bit approximation
         unquantized = replace(config, quantization="none")
         load_trained(unquantized, final, "cpu").merge_and_unload().save_pretrained(out, safe_serialization=True)

@@ -23,10 +23,10 @@ from lab.labels.strategies import label_all
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
 from lab.labels.trl_labels import one_shape, trl_prepare
-from lab.models.references import load_tokenizer, model_config, resolve
+from lab.models.references import model_config, resolve
 from lab.models.shipped import SHIPPED
 from lab.ship.export import new_folder
-from lab.train.config import RunConfig
+from lab.train.config import RunConfig, run_tokenizer
 from lab.train.store import RunStore
 
 # What TRL keeps of each strategy, and why the labels may differ (counted per run by `_differences`).
@@ -122,7 +122,7 @@ def trl_handoff(store: RunStore, run_id: str) -> TrlHandoff:
     """The data, `sft.yaml` and `launch.sh` that run a finished run's settings with TRL's CLI."""
     run = store.get(run_id)
     config = run.config
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    tokenizer = run_tokenizer(config)
     examples = store.examples(run_id)
     rows, kept = trl_rows(examples, tokenizer, config)
     setting = NEAREST[config.strategy][0]

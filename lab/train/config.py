@@ -15,8 +15,9 @@ from typing import Any
 from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
+from lab.labels.templates import MODEL_TEMPLATE, added_tokens, template_choices, with_template
 from lab.models.plan import LORA_TARGETS
-from lab.models.references import QUANTIZATIONS, quantization_of
+from lab.models.references import QUANTIZATIONS, load_tokenizer, quantization_of
 from lab.models.shipped import DEFAULT_MODEL
 
 METHODS = ("full", "lora")
@@ -35,7 +36,7 @@ def _setting(default: Any, help: str) -> Any:
 class RunConfig:
     """Every setting of a run.
 
-    What to learn:  model, format, strategy, prompt_weight (w, for strategy prompt-weight)
+    What to learn:  model, format, template, strategy, prompt_weight (w, for strategy prompt-weight)
     How:            method (full | lora) with lora_r / lora_alpha / lora_targets; quantization of the frozen
                     base (none | 4bit | 8bit: QLoRA); engine (lab | trl)
     Schedule:       epochs, lr, batch_size, batch_tokens, grad_accum, max_length, seed
@@ -48,6 +49,9 @@ class RunConfig:
         "classic",
         f"how conversations become text: {' | '.join(FORMATS)} (text and prompt-completion rows are always "
         "tokenized as written; classic is the seed lesson's, paired with the special-mask default)",
+    )
+    template: str = _setting(
+        MODEL_TEMPLATE, "chat template: model (the model's own) or a TRL template by name (python -m lab templates)"
     )
     strategy: str = _setting("special-mask", f"which tokens are learned: {' | '.join(STRATEGIES)}")
     prompt_weight: float = _setting(0.1, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight")
@@ -95,6 +99,10 @@ class RunConfig:
         """Raise LabError with one sentence naming the first setting that cannot work."""
         checks = [
             (self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
+            (
+                self.template in template_choices(),
+                f"template '{self.template}' is neither `model` nor one of TRL's (python -m lab templates)",
+            ),
             (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
             (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}"),
@@ -166,6 +174,19 @@ class RunConfig:
 
 # What a run saved before a field existed did, so that it resumes with the same steps.
 SETTINGS_OF_OLDER_RUNS = {"batch_tokens": 1 << 30}  # before the token budget: batches of batch_size alone
+
+
+def run_tokenizer(config: RunConfig):
+    """The tokenizer a run trains with: the model's, rendering with the run's chat template. A template whose
+    control tokens the model's vocabulary lacks is refused in a sentence: the model has no embedding for them."""
+    tokenizer = with_template(load_tokenizer(config.model, config.trust_remote_code), config.template)
+    if added_tokens(tokenizer):
+        shown = ", ".join(f"`{t}`" for t in added_tokens(tokenizer)[:4])
+        raise LabError(
+            f"the `{config.template}` template writes tokens this model's vocabulary lacks ({shown}): training "
+            "on them would need new embeddings; pick the model's own template or one it knows"
+        )
+    return tokenizer
 
 
 def write_config(config: RunConfig, folder: Path) -> None:

@@ -18,9 +18,8 @@ import torch
 from lab.common import first_line, pad_id
 from lab.errors import LabError, TrainingFailed
 from lab.models.devices import pick_device
-from lab.models.references import load_tokenizer
 from lab.train.batches import TrainingSet, training_items
-from lab.train.config import RunConfig
+from lab.train.config import RunConfig, run_tokenizer
 from lab.train.engine import train_lab
 from lab.train.leases import Lease
 from lab.train.progress import StepReport
@@ -62,7 +61,7 @@ def _execute(store: RunStore, run_id: str, on_step) -> str:
     run = store.get(run_id)
     config = run.config
     store.set_status(run_id, "running", "loading the model", started=run.started or time.time(), pid=os.getpid())
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    tokenizer = run_tokenizer(config)
     training = training_items(store.examples(run_id), tokenizer, config)
     device = pick_device(config.device)
     if config.engine == "trl":

@@ -28,7 +28,8 @@ def test_clean_dataset_has_no_findings(tokenizer, tmp_path):
 def test_prompt_tokens_learned_by_a_completion_only_mask_are_found(tokenizer):
     """special-mask meets `<|im_start|>` at every turn of a chat template: it learns the system and user turns."""
     found = check([DOG], tokenizer, "chat-template", strategies=("special-mask", "trl-completion", "copy"))
-    assert codes(found) == [(0, "prompt-trained")] and found[0].strategy == "special-mask"
+    # SmolLM2's template also writes its default system prompt: the audit's injected-text
+    assert codes(found) == [(0, "prompt-trained"), (0, "injected-text")] and found[0].strategy == "special-mask"
     assert "special-mask learns 32 system/user tokens" in found[0].message  # 19 of the system turn, 13 of the user's
 
 
@@ -70,9 +71,9 @@ def test_template_not_found(tokenizer):
 
 def test_no_generation_tags_and_out_of_range_ids(tokenizer):
     found = check([DOG], tokenizer, "chat-template", strategies=("trl-assistant", "trl-completion"), vocab_size=9000)
-    assert codes(found) == [(None, "no-generation-tags"), (0, "id-out-of-range")]
-    assert "token ids 9531, 9690, 11173, 19712, 22676 are outside" in found[1].message
-    assert "piece id is out of range" in found[1].message
+    assert codes(found) == [(None, "no-generation-tags"), (0, "injected-text"), (0, "id-out-of-range")]
+    assert "token ids 9531, 9690, 11173, 19712, 22676 are outside" in found[2].message
+    assert "piece id is out of range" in found[2].message
 
 
 def test_fully_masked_under_one_strategy(tokenizer):
