@@ -16,16 +16,22 @@ from lab.labels import (
     summarise,
     tokenize_example,
 )
-from lab.views import legend, sentences, token_chips
+from lab.labels.audit import AUDIT_CODES, audit
+from lab.labels.templates import added_tokens_sentence
+from lab.models.references import generation_stop_ids
+from lab.views import audit_badges, legend, sentences, token_chips
 
 FULL_CHECK_LIMIT = 2000  # larger sets are checked on request, not on every rerun
 CHIPS_DRAWN = 2000  # tokens drawn as chips at once (each is ~300 bytes of HTML for the browser to lay out)
 
 
 @st.cache_data(show_spinner="Checking the whole set…", max_entries=8)
-def check_set(revision: int, model: str, fmt: str, settings: LabelSettings, _examples, _tokenizer, vocab_size):
-    """Findings for the whole set; cached per saved revision, model, format and settings."""
-    return check(_examples, _tokenizer, fmt, STRATEGIES, settings, vocab_size=vocab_size)
+def check_set(
+    revision: int, model: str, fmt: str, template: str, settings: LabelSettings, _examples, _tokenizer, vocab_size
+):
+    """Findings for the whole set; cached per saved revision, model, format, chat template and settings."""
+    stops = generation_stop_ids(model, app_state.trust_remote_code())
+    return check(_examples, _tokenizer, fmt, STRATEGIES, settings, vocab_size=vocab_size, stop_ids=stops)
 
 
 st.title("Tokens & labels")
@@ -47,19 +53,20 @@ weight = controls[0].slider(
     help=("prompt-weight: prompt tokens weigh w in the loss, completion tokens 1 (seed 002)."),
 )
 shown = controls[1].multiselect("Strategies", STRATEGIES, default=list(STRATEGIES), key=app_state.STRATEGY_CHOICE)
-response_default, instruction_default = default_templates(tokenizer, fmt)
-with st.expander("Templates of the response-template strategy"):
-    left, right = st.columns(2)
-    response = left.text_input("Response template", response_default, key=f"response-{fmt}")
-    instruction = right.text_input("Instruction template (multi-turn)", instruction_default, key=f"instruction-{fmt}")
-settings = LabelSettings(weight, response or None, instruction)  # empty: no instruction template
-
 try:
     item = tokenize_example(examples[i], tokenizer, fmt)
-    labelled = label_example(item, tokenizer, STRATEGIES, settings)
 except LabError as e:
     st.error(f"Example #{i} cannot be tokenized in the {fmt} format: {app_state.markdown_text(str(e))}")
     st.stop()
+became = item.rendered.format  # what this row became: text, prompt-completion, classic or chat-template
+response_default, instruction_default = default_templates(tokenizer, became)
+with st.expander("Templates of the response-template strategy"):
+    left, right = st.columns(2)
+    key = f"{became}-{app_state.template()}"
+    response = left.text_input("Response template", response_default, key=f"response-{key}")
+    instruction = right.text_input("Instruction template (multi-turn)", instruction_default, key=f"instruction-{key}")
+settings = LabelSettings(weight, response or None, instruction)  # empty: no instruction template
+labelled = label_example(item, tokenizer, STRATEGIES, settings)
 window = None
 if len(item.encoded) > CHIPS_DRAWN:  # a window of chips: every page of the lab answers in seconds
     answer = next((k for k, done in enumerate(item.encoded.completion) if done), 0)
@@ -97,6 +104,16 @@ st.caption(
     "so a token is learned through the position before it (hover a chip)."
 )
 
+st.markdown("**Template audit** (hover a red badge for its sentence)")
+stops = generation_stop_ids(app_state.model_ref(), app_state.trust_remote_code())
+found: dict[str, dict[str, str]] = {}
+for structural, name in enumerate(n for n in shown if labelled[n].available):
+    for note in audit(item, labelled[name], tokenizer, stops, structural == 0):
+        found.setdefault(note.code, {})[name] = note.text
+st.html(audit_badges(found, AUDIT_CODES))
+added = added_tokens_sentence(tokenizer)
+if added:
+    st.info(app_state.markdown_text(added[0].upper() + added[1:]) + ".")
 st.html(legend(shown))
 st.html(token_chips(item, labelled, shown, window))
 
@@ -109,7 +126,14 @@ notes = [f"{name}: {note.text}" for name in shown for note in labelled[name].not
 st.html(sentences(notes or ["No strategy has a note on this example."]))
 if len(examples) <= FULL_CHECK_LIMIT or st.button(f"Check all {len(examples)} examples"):
     findings = check_set(
-        ws.revision(), app_state.model_ref(), fmt, settings, examples, tokenizer, app_state.vocab_size()
+        ws.revision(),
+        app_state.model_ref(),
+        fmt,
+        app_state.template(),
+        settings,
+        examples,
+        tokenizer,
+        app_state.vocab_size(),
     )
     mine = [f.message for f in findings if f.example == i]
     st.markdown(f"**`python -m lab check` on this example:** {len(mine)} finding(s)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lab.cli import labels, look, plan, runs, ship
+from lab.cli import labels, look, plan, runs, ship, templates
 from lab.cli.common import EXIT_BAD_INPUT, EXIT_FINDINGS, Parser, quiet
 from lab.common import first_line
 from lab.errors import LabError
@@ -23,6 +23,7 @@ def build_parser() -> Parser:
     look.add_parsers(sub)
     ship.add_parsers(sub)
     plan.add_parsers(sub)
+    templates.add_parsers(sub)
     return parser
 
 

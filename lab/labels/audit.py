@@ -76,6 +76,9 @@ def _injected(item: Tokenized, trained: list[bool]) -> list[Note]:
         if not m:
             continue
         start, end = seg.start + m.start(), seg.start + m.end()
+        conv = item.example.conversation
+        if conv is not None and any(text[start:end] in t.content for t in conv.turns):
+            continue  # a message the template moved (Gemma folds the system turn into the first user turn)
         learned = any(trained[i] for i in _spans_tokens(item, start, end))
         words = text[start:end] if end - start <= 60 else text[start : start + 57] + "…"
         return [
@@ -136,11 +139,11 @@ def _stop_tokens(item, labels, trained, tokenizer, stop_ids, structural: bool) -
 
 
 def _history(item: Tokenized) -> list[Note]:
-    """A message whose content is not in the rendering as written (the last answer's is checked too: a template
-    that rewrites it trains on something else than the data)."""
-    shown = {s.turn for s in item.rendered.segments if s.kind == "content"}
+    """A message whose content is nowhere in the rendering as written (moved is not altered: Gemma folds the
+    system turn into the first user turn). The last answer is checked too: rewritten, it trains on something
+    else than the data."""
     for t, turn in enumerate(item.example.conversation.turns):
-        if turn.content.strip() and t not in shown:
+        if turn.content.strip() and turn.content not in item.rendered.text:
             return [
                 Note(
                     f"turn {t} ({turn.role}) is not in the rendering as written: the template drops or changes "

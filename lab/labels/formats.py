@@ -234,7 +234,7 @@ def apply_chat_template(tokenizer, messages: list[dict], generation_prompt: bool
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     except Exception as e:
-        raise FormatError(f"the model's chat template cannot render this conversation: {first_line(e)}") from None
+        raise FormatError(f"the chat template cannot render this conversation: {first_line(e)}") from None
 
 
 def _render_chat_template(example: Example, tokenizer) -> Rendered:
@@ -246,7 +246,12 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     notes, completion_spans = [], []
     prev = ""
     for i, turn in enumerate(conv.turns):
-        full = apply_chat_template(tokenizer, messages[: i + 1])
+        try:
+            full = apply_chat_template(tokenizer, messages[: i + 1])
+        except FormatError:
+            if i == len(conv.turns) - 1:
+                raise
+            return _render_whole(example, tokenizer, i)  # a template that refuses a part (a system turn alone)
         if not full.startswith(prev):
             return _render_whole(example, tokenizer, i)
         delta = full[len(prev) :]
@@ -316,7 +321,10 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
             continue
         start = at
         if turn.role == "assistant":
-            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+            try:
+                with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+            except FormatError:
+                with_prompt = ""
             common = len(os.path.commonprefix([with_prompt, full]))
             start = common if cursor <= common <= at and common == len(with_prompt) else at
         b.template(full[cursor:start], turn.role, i)

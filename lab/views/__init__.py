@@ -5,7 +5,16 @@ figures  the Rg histogram, the prompt's share of the loss, loss curves, one posi
          memory plan's bars
 """
 
-from lab.views.chips import legend, loss_chips, rendered_text, role_legend, sentences, text_view, token_chips
+from lab.views.chips import (
+    audit_badges,
+    legend,
+    loss_chips,
+    rendered_text,
+    role_legend,
+    sentences,
+    text_view,
+    token_chips,
+)
 from lab.views.figures import (
     candidates_figure,
     loss_curves,
@@ -16,6 +25,7 @@ from lab.views.figures import (
 )
 
 __all__ = [
+    "audit_badges",
     "candidates_figure",
     "legend",
     "loss_chips",

@@ -166,6 +166,26 @@ def legend(names: list[str]) -> str:
     )
 
 
+def audit_badges(found: dict[str, dict[str, str]], codes: Sequence[str]) -> str:
+    """One badge per audit code: red with the strategies it hits (its sentence on hover), green when clean."""
+    badges = []
+    for code in codes:
+        hits = found.get(code, {})
+        if hits:
+            title = html.escape(next(iter(hits.values())), quote=True)
+            where = html.escape(", ".join(hits))
+            badges.append(f'<span class="sl-badge sl-bad" title="{title}">✗ {html.escape(code)} · {where}</span>')
+        else:
+            badges.append(f'<span class="sl-badge sl-ok">✓ {html.escape(code)}</span>')
+    style = (
+        "<style>.sl-badges{display:flex;flex-wrap:wrap;gap:6px;margin:.3em 0 .8em}"
+        ".sl-badge{font:12px/1.6 system-ui,sans-serif;padding:1px 8px;border-radius:10px}"
+        ".sl-bad{background:#fde2e1;color:#8a1c14;border:1px solid #f3a39b}"
+        ".sl-ok{background:#e3f4e6;color:#1d6130;border:1px solid #a6d8b2}</style>"
+    )
+    return f'{style}<div class="sl-badges">{"".join(badges)}</div>'
+
+
 def role_legend() -> str:
     """What the colours and marks of the rendered text mean, each shown as it appears there."""
     swatches = [

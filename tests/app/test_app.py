@@ -157,6 +157,7 @@ def test_a_refresh_keeps_the_format_w_the_model_and_the_new_runs_examples(app_ho
     assert url == {
         "model": str(tiny_model_dir),
         "format": "chat-template",
+        "template": "model",
         "w": "0.4",
         "examples": "1,3",
         "projector": "0",
@@ -191,3 +192,23 @@ def test_the_sample_box_shows_the_sets_sample_and_replacing_asks_first(app_home)
     {b.label: b for b in at.button}["Yes, replace the set"].click().run()
     assert Workspace(app_home).state().source == "sample:spanish" and len(Workspace(app_home).examples()) == 5
     assert Workspace(app_home).examples()[0].conversation.turns[1].content == "perro"
+
+
+def test_a_trl_template_picked_in_the_sidebar_shows_its_chips_and_audit(app_home, tokenizer):
+    from lab.labels import label_example, tokenize_example
+    from lab.labels.audit import audit
+    from lab.labels.templates import with_template
+
+    at = open_app(TOKENS, query={"template": "gemma3"})
+    assert not at.exception and at.selectbox(key="template").value == "gemma3"
+    page = html_of(at)
+    gemma = with_template(tokenizer, "gemma3")
+    item = tokenize_example(Workspace(app_home).examples()[0], gemma, "as-written")
+    assert chip_texts(page)[: len(item.encoded)] == [visible(p) for p in item.encoded.pieces]
+    assert "&lt;end_of_turn&gt;" in page
+    expected = {n.code for n in audit(item, label_example(item, gemma)["trl-completion"], gemma)}
+    assert "stop-token-not-eos" in expected
+    for code in expected:
+        assert f"✗ {code}" in page
+    assert "✓ double-bos" in page
+    assert any("lacks 2 control tokens of the `gemma3` template" in plain(i.value) for i in at.info)

@@ -78,6 +78,8 @@ def test_the_template_flags_reach_the_response_template_strategy(tmp_path, capsy
             [
                 "check",
                 "sample:spanish",
+                "--format",
+                "classic",
                 "--strategy",
                 "response-template",
                 "--response-template",
@@ -218,3 +220,19 @@ def test_ratio_text_report_and_bad_input():
     bad = run_cli("ratio", "chatterbot:klingon")
     assert bad.returncode == 2 and bad.stderr.startswith("error: the ChatterBot corpus has no language")
     assert "Traceback" not in bad.stderr
+
+
+def test_templates_lists_trls_templates_with_their_audit(capsys, tokenizer):
+    from lab.labels.template_audit import audit_templates
+
+    assert main(["templates", "--only", "model", "qwen3", "gemma3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == [a.to_json() for a in audit_templates(tokenizer, ["model", "qwen3", "gemma3"])]
+    by_name = {row["template"]: row for row in out}
+    assert by_name["model"]["codes"] == ["injected-text"]  # SmolLM2's default system prompt
+    assert {"not-prefix-preserving", "empty-think-trained", "history-altered"} <= set(by_name["qwen3"]["codes"])
+    assert by_name["gemma3"]["added_tokens"] == ["<start_of_turn>", "<end_of_turn>"]
+    assert "stop-token-not-eos" in by_name["gemma3"]["codes"]
+    with pytest.raises(SystemExit) as usage:  # not one of TRL's: argparse's one-line usage error
+        main(["templates", "--only", "gemma9"])
+    assert usage.value.code == 2

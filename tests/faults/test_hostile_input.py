@@ -75,7 +75,7 @@ def test_a_template_that_raises_is_blamed_by_tokens_ratio_and_training(app_home,
     run = store.list()[0]
     assert run.status == "failed"
     assert run.message == (
-        "no example can be rendered in the chat-template format: the model's chat template cannot render this "
+        "no example can be rendered in the chat-template format: the chat template cannot render this "
         f"conversation: this template refuses: {IMAGE}"
     )
     train.run()

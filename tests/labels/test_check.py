@@ -93,7 +93,7 @@ def test_a_conversation_the_chat_template_refuses_is_unrenderable(tokenizer, tmp
     found = check([with_system, DOG], tok, "chat-template", strategies=("special-mask",))
     assert codes(found) == [(0, "unrenderable"), (1, "prompt-trained")]
     assert found[0].message == (
-        "example 0: the model's chat template cannot render this conversation: System role not supported"
+        "example 0: the chat template cannot render this conversation: System role not supported"
     )
 
 
