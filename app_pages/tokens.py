@@ -16,7 +16,7 @@ from lab.labels import (
     summarise,
     tokenize_example,
 )
-from lab.labels.audit import AUDIT_CODES, audit
+from lab.labels.audit import AUDIT_CODES, audit_strategies
 from lab.labels.templates import added_tokens_sentence
 from lab.models.references import generation_stop_ids
 from lab.views import audit_badges, legend, sentences, token_chips
@@ -107,9 +107,8 @@ st.caption(
 st.markdown("**Template audit** (hover a red badge for its sentence)")
 stops = generation_stop_ids(app_state.model_ref(), app_state.trust_remote_code())
 found: dict[str, dict[str, str]] = {}
-for structural, name in enumerate(n for n in shown if labelled[n].available):
-    for note in audit(item, labelled[name], tokenizer, stops, structural == 0):
-        found.setdefault(note.code, {})[name] = note.text
+for name, note in audit_strategies(item, {n: labelled[n] for n in shown}, tokenizer, stops):
+    found.setdefault(note.code, {})[name] = note.text
 st.html(audit_badges(found, AUDIT_CODES))
 added = added_tokens_sentence(tokenizer)
 if added:

@@ -63,6 +63,19 @@ def audit(
     return notes
 
 
+def audit_strategies(
+    item: Tokenized, labelled: dict[str, Labels], tokenizer, stop_ids: set[int] | None = None
+) -> list[tuple[str, Note]]:
+    """(strategy, note) for every strategy that can label the example; the codes no strategy changes are
+    looked for once, under the first of them."""
+    out, structural = [], True
+    for name, labels in labelled.items():
+        if labels.available:
+            out += [(name, note) for note in audit(item, labels, tokenizer, stop_ids, structural)]
+            structural = False
+    return out
+
+
 def _spans_tokens(item: Tokenized, start: int, end: int) -> list[int]:
     return [i for i, (s, e) in enumerate(item.encoded.offsets) if s < end and e > start]
 

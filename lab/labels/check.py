@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lab.data.examples import Example
 from lab.errors import FormatError
-from lab.labels.audit import AUDIT_CODES, audit
+from lab.labels.audit import AUDIT_CODES, audit_strategies
 from lab.labels.strategies import STRATEGIES, completion_flags, label_all
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import Tokenized, tokenize_example
@@ -119,15 +119,12 @@ def check(
     for i, item, by_strategy in zip(indices, items, labelled):
         found = per_example[i]
         no_answer = item.example.conversation is not None and not item.example.conversation.has_assistant
-        structural = True
         for name, labels in by_strategy.items():
             for note in labels.notes:
                 if note.code and not (no_answer and note.code == "template-not-found"):
                     found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
-            if labels.available:
-                for note in audit(item, labels, tokenizer, stop_ids, structural):
-                    found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
-                structural = False
+        for name, note in audit_strategies(item, by_strategy, tokenizer, stop_ids):
+            found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
         found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
     for i in range(len(examples)):
         findings.extend(_merge(per_example.get(i, [])))

@@ -285,15 +285,24 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         if completion_start is not None:
             completion_spans.append((completion_start, len(b.text)))
         prev = full
-    last = example.prompt_turns if example.shape == "chat-prompt-completion" else conv.last_assistant_index()
-    trl_completion = None
-    if last is not None:
-        trl_completion = {"prompt": messages[:last], "completion": messages[last:]}
+    return _chat_rendered(example, b, completion_spans, notes)
+
+
+def _chat_rendered(example: Example, b: _Builder, spans: list, notes: list[str]) -> Rendered:
+    """A conversation rendered by its chat template, with the rows TRL is given for it: prompt-completion
+    (split where the row was split, else at the last answer) and conversational."""
+    messages = example.conversation.messages()
+    last = (
+        example.prompt_turns
+        if example.shape == "chat-prompt-completion"
+        else example.conversation.last_assistant_index()
+    )
+    trl_completion = {"prompt": messages[:last], "completion": messages[last:]} if last is not None else None
     return Rendered(
         b.text,
         tuple(b.segments),
         "chat-template",
-        tuple(completion_spans),
+        tuple(spans),
         trl_completion,
         {"messages": messages},
         tuple(notes),
@@ -341,18 +350,7 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
             cursor = end
             completion_spans.append((start, end))
     b.template(full[cursor:], conv.turns[-1].role, len(conv.turns) - 1)
-    last = example.prompt_turns if example.shape == "chat-prompt-completion" else conv.last_assistant_index()
-    trl_completion = {"prompt": messages[:last], "completion": messages[last:]} if last is not None else None
-    return Rendered(
-        b.text,
-        tuple(b.segments),
-        "chat-template",
-        tuple(completion_spans),
-        trl_completion,
-        {"messages": messages},
-        tuple(notes),
-        False,
-    )
+    return _chat_rendered(example, b, completion_spans, notes)
 
 
 @functools.lru_cache(maxsize=32)
