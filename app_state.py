@@ -231,6 +231,7 @@ def restore_choices() -> None:
                 value = None
         if value is not None:
             st.session_state[key] = value
+            kept[key] = value  # kept at once: a run cut short by a page switch drops a widget's state
 
 
 def keep_choices() -> None:
