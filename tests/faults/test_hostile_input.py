@@ -67,7 +67,7 @@ def test_a_template_that_raises_is_blamed_by_tokens_ratio_and_training(app_home,
     tokens = open_app("app_pages/tokens.py", **state)
     assert_shown_as_text(tokens, "chat template cannot render this conversation: this template refuses")
     ratio = open_app("app_pages/ratio.py", **state)
-    assert_shown_as_text(ratio, "no example could be counted: every one cannot be rendered: the model")
+    assert_shown_as_text(ratio, "no example could be counted: every one cannot be rendered: the chat template")
     train = open_app("app_pages/train.py", **state)
     {b.label: b for b in train.button}["Train"].click().run()
     store = RunStore(app_home)
