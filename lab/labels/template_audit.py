@@ -17,7 +17,7 @@ PROBES: tuple[Example, ...] = (
     conversation(("user", "2+2?"), ("assistant", "<think>add them</think>4"), ("user", "and 3+3?"), ("assistant", "6")),
     conversation(("system", "Answer in one word."), ("user", "Capital of France?"), ("assistant", "Paris")),
 )
-STRATEGIES = ("trl-completion", "trl-assistant")
+AUDITED_UNDER = ("trl-completion", "trl-assistant")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def audit_templates(tokenizer, names=None, stop_ids: set[int] | None = None) -> 
         try:
             tok = with_template(tokenizer, name)
             trainable = assistant_only_trainable(tok)
-            findings = check(list(PROBES), tok, "as-written", STRATEGIES, max_length=None, stop_ids=stop_ids)
+            findings = check(list(PROBES), tok, "as-written", AUDITED_UNDER, max_length=None, stop_ids=stop_ids)
         except Exception as e:  # a template that fails on these probes: said, the others still listed
             out.append(TemplateAudit(name, (), False, (), first_line(e)))
             continue

@@ -33,8 +33,10 @@ def open_tokens(tab) -> None:
 
 def test_an_edit_changes_the_chips_and_survives_a_page_switch_and_a_refresh(page, serve, lab_home):
     url = serve()
-    page.goto(url + "?format=classic")  # seed 000's rendering first; the chat template below
+    page.goto(url)
     page.get_by_text("What the model reads").first.wait_for(timeout=90_000)
+    page.get_by_test_id("stRadioGroup").get_by_text("classic").click()  # seed 000's rendering first
+    page.get_by_text("What the model reads · classic").first.wait_for(timeout=30_000)
     open_tokens(page)
     before_chips, before_learned = chip_texts(page), learned_cells(page)
     assert "·per" in before_chips and "ro" in before_chips
