@@ -71,13 +71,30 @@ def with_template(tokenizer, name: str | None):
 @functools.lru_cache(maxsize=32)
 def _with_template(tokenizer, name: str):
     text = template_text(name)
-    tok = copy.deepcopy(tokenizer)
+    tok = _copy(tokenizer, backend=False)
     tok.chat_template = text
     missing = [t for t in _control_tokens(tok, text) if len(tok.encode(t, add_special_tokens=False)) != 1]
-    if missing:
+    if missing:  # adding tokens changes the backend: this copy gets its own
+        tok = _copy(tokenizer, backend=True)
+        tok.chat_template = text
         tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     tok.lab_template = name
     tok.lab_added_tokens = tuple(missing)
+    return tok
+
+
+# What a tokenizer's copy may share with it: data read only when it was built (Gemma's 262k-entry vocabulary and
+# half a million merges take seconds to copy), and the Rust backend unless tokens are added to the copy.
+_SHARED = ("_vocab", "_merges")
+_BACKEND = "_tokenizer"
+
+
+def _copy(tokenizer, backend: bool):
+    """A copy whose settings (template, special tokens) change without touching the original; the backend is
+    copied only when `backend` (adding tokens changes it)."""
+    tok = copy.copy(tokenizer)
+    shared = _SHARED if backend else (*_SHARED, _BACKEND)
+    tok.__dict__ = {k: v if k in shared else copy.deepcopy(v) for k, v in tokenizer.__dict__.items()}
     return tok
 
 
