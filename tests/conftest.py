@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped tokenizer (converted once into a test home), tiny random models, and the
+"""Shared fixtures: the shipped tokenizers (converted once into a test home), tiny random models, and the
 conversations many tests label (seed 000's question, a two-answer sum)."""
 
 import html
@@ -26,6 +26,22 @@ def tokenizer():
     from lab.models.references import load_tokenizer
 
     return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer():
+    """Gemma 3 270M's tokenizer (262,144 tokens; its chat template TRL's `gemma3`), converted once per home."""
+    from lab.models.references import load_tokenizer
+
+    return load_tokenizer("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def gemma_tiny_dir(gemma_tokenizer, tmp_path_factory) -> Path:
+    """A 2-layer random Llama with Gemma 3's tokenizer, as a local model folder."""
+    from lab.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("gemma-tiny") / "model", gemma_tokenizer, hidden=32)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """From an example to what a fine-tune learns: rendering, tokens, the labelling strategies and their checks.
 
-formats       `classic` and `chat-template` rendering, with character spans of every segment
+rendered      `Rendered`: a rendering's text, segments (role, turn, kind), completion spans and TRL rows
+formats       the formats (as-written, classic, chat-template) that render an example
 tokens        `tokenize_example`: ids, the text each token covers, role, kind, completion (`Tokenized`)
 token_labels  `Labels` (a label and a weight per token, notes in words) and `LabelSettings`
 strategies    the six strategies (`STRATEGIES`), `label_all`, `label_example`, `completion_flags`
@@ -12,15 +13,9 @@ ratio         the generation ratio Rg and the prompt's share of the loss under a
 
 from lab.labels.check import CODES, Finding, FindingGroup, check, group_findings
 from lab.labels.compare import compare, summarise
-from lab.labels.formats import (
-    FORMATS,
-    Rendered,
-    apply_chat_template,
-    default_templates,
-    render,
-    special_token_strings,
-)
+from lab.labels.formats import FORMATS, apply_chat_template, default_templates, render
 from lab.labels.ratio import RatioStats, generation_ratio
+from lab.labels.rendered import Rendered, special_token_strings
 from lab.labels.strategies import DESCRIPTIONS, STRATEGIES, completion_flags, label_all, label_example
 from lab.labels.token_labels import Labels, LabelSettings, Note
 from lab.labels.tokens import Tokenized, tokenize_example, visible

@@ -18,116 +18,17 @@ from __future__ import annotations
 
 import functools
 import os
-import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from lab.common import first_line
 from lab.data.examples import Example
 from lab.data.markers import marker_roles
 from lab.errors import FormatError
+from lab.labels.rendered import Builder, Rendered, special_token_strings, without_specials
 
 FORMATS = ("as-written", "classic", "chat-template")
 CLASSIC_HEADERS = {"user": "### Human:", "assistant": "### Assistant:", "system": "### System:"}
 CLASSIC_RESPONSE_TEMPLATE = "### Assistant:"
 CLASSIC_INSTRUCTION_TEMPLATE = "### Human:"
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Characters [start, end) of the text: which turn's role, and whether template, content or special."""
-
-    start: int
-    end: int
-    role: str  # system | user | assistant | text
-    kind: str  # template | content | special
-    turn: int  # index of the turn (-1 for raw text)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A rendered example: the text, its segments, its completion spans, and its TRL rows."""
-
-    text: str
-    segments: tuple[Segment, ...]
-    format: str
-    completion_spans: tuple[tuple[int, int], ...] = ()
-    trl_completion_row: dict[str, Any] | None = None  # prompt-completion row, None when not expressible
-    trl_messages_row: dict[str, Any] | None = None  # conversational row for assistant-only loss
-    notes: tuple[str, ...] = field(default=())
-    add_special_tokens: bool = True  # tokenized with the tokenizer's own special tokens (not after a template)
-
-
-def special_token_strings(tokenizer) -> list[str]:
-    """Special and added-special token strings, longest first (so matching prefers the longer one)."""
-    return list(_special_strings(tokenizer))
-
-
-@functools.lru_cache(maxsize=32)
-def _special_strings(tokenizer) -> tuple[str, ...]:
-    strings = set(tokenizer.all_special_tokens)
-    for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
-        if getattr(token, "special", False):
-            strings.add(str(token))
-    return tuple(sorted((s for s in strings if s), key=len, reverse=True))
-
-
-@functools.lru_cache(maxsize=16)
-def _special_pattern(specials: tuple[str, ...]) -> re.Pattern:
-    return re.compile("|".join(re.escape(s) for s in specials))
-
-
-def _split_special(start: int, text: str, role: str, turn: int, specials: list[str]) -> list[Segment]:
-    """Cut template text into template and special segments wherever a special token string occurs."""
-    if not text:
-        return []
-    if not specials:
-        return [Segment(start, start + len(text), role, "template", turn)]
-    pattern = _special_pattern(tuple(specials))
-    out, pos = [], 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append(Segment(start + pos, start + m.start(), role, "template", turn))
-        out.append(Segment(start + m.start(), start + m.end(), role, "special", turn))
-        pos = m.end()
-    if pos < len(text):
-        out.append(Segment(start + pos, start + len(text), role, "template", turn))
-    return out
-
-
-class _Builder:
-    """Appends pieces of text and records their segments."""
-
-    def __init__(self, specials: list[str]):
-        self.text = ""
-        self.segments: list[Segment] = []
-        self.specials = specials
-
-    def _push(self, seg: Segment) -> None:
-        last = self.segments[-1] if self.segments else None
-        if (
-            last
-            and seg.kind == "template"
-            and (last.kind, last.role, last.turn, last.end) == ("template", seg.role, seg.turn, seg.start)
-        ):
-            self.segments[-1] = Segment(last.start, seg.end, seg.role, "template", seg.turn)
-        else:
-            self.segments.append(seg)
-
-    def template(self, piece: str, role: str, turn: int) -> None:
-        for seg in _split_special(len(self.text), piece, role, turn, self.specials):
-            self._push(seg)
-        self.text += piece
-
-    def content(self, piece: str, role: str, turn: int) -> None:
-        if piece:
-            self._push(Segment(len(self.text), len(self.text) + len(piece), role, "content", turn))
-        self.text += piece
-
-    def special(self, piece: str, role: str, turn: int) -> None:
-        if piece:
-            self._push(Segment(len(self.text), len(self.text) + len(piece), role, "special", turn))
-        self.text += piece
 
 
 def render(example: Example, tokenizer, fmt: str = "as-written") -> Rendered:
@@ -157,14 +58,12 @@ def _render_text(text: str, tokenizer) -> Rendered:
     """A `text` row as TRL trains it: the text, its eos, the tokenizer's special tokens. `### Human:` markers
     found in it colour the roles without changing a character."""
     full, added = _with_eos(text, tokenizer)
-    b = _Builder(special_token_strings(tokenizer))
+    b = Builder(special_token_strings(tokenizer))
     for start, end, role, kind in marker_roles(text):
         if kind == "template":
             b.template(text[start:end], role, -1)
         else:
-            for seg in _split_special(start, text[start:end], role, -1, b.specials):
-                b._push(Segment(seg.start, seg.end, role, "special" if seg.kind == "special" else "content", -1))
-            b.text += text[start:end]
+            b.written(text[start:end], role)
     last_role = b.segments[-1].role if b.segments else "text"
     b.special(added, last_role, -1)
     notes = ["a text row is trained as written: TRL tokenizes it with the tokenizer's own special tokens"]
@@ -176,11 +75,9 @@ def _render_text(text: str, tokenizer) -> Rendered:
 def _render_prompt_completion(prompt: str, completion: str, tokenizer) -> Rendered:
     """A prompt-completion string row as TRL joins it: prompt + completion + eos, the completion trained."""
     full, added = _with_eos(prompt + completion, tokenizer)
-    b = _Builder(special_token_strings(tokenizer))
+    b = Builder(special_token_strings(tokenizer))
     for piece, role in ((prompt, "user"), (completion, "assistant")):
-        for seg in _split_special(len(b.text), piece, role, -1, b.specials):
-            b._push(Segment(seg.start, seg.end, role, "special" if seg.kind == "special" else "content", -1))
-        b.text += piece
+        b.written(piece, role)
     b.special(added, "assistant", -1)
     row = {"prompt": prompt, "completion": completion}
     notes = ["a prompt-completion row: TRL joins prompt and completion with nothing between them"]
@@ -195,7 +92,7 @@ def _render_classic(example: Example, tokenizer) -> Rendered:
         notes.append("the tokenizer has no bos token, so nothing marks where an answer starts")
     if not eos:
         notes.append("the tokenizer has no eos token, so nothing marks where an answer ends")
-    b = _Builder(special_token_strings(tokenizer))
+    b = Builder(special_token_strings(tokenizer))
     completion_spans = []
     seen_human = False
     prompt_end = None  # where the last assistant's text starts: TRL's prompt/completion cut
@@ -242,9 +139,9 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         raise FormatError("this tokenizer has no chat template: pick a template, or use the classic format")
     conv = example.conversation
     messages = conv.messages()
-    b = _Builder(special_token_strings(tokenizer))
+    b = Builder(special_token_strings(tokenizer))
     notes, completion_spans = [], []
-    prev = ""
+    prev, folded = "", []
     for i, turn in enumerate(conv.turns):
         try:
             full = apply_chat_template(tokenizer, messages[: i + 1])
@@ -269,13 +166,27 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
             # Some templates (SmolLM2's among them) write a default system prompt before the first turn.
             header = _turn_header(tokenizer, turn.role)
             cut = delta.find(header) if header else -1
-            if cut > 0:
+            if cut > 0 and without_specials(delta[:cut], b.specials).strip():
                 b.template(delta[:cut], "system", -1)
                 delta = delta[cut:]
                 notes.append("the chat template adds a default system prompt to conversations that have none")
         at = delta.find(turn.content) if turn.content else -1
+        for j in list(folded):  # a message the template wrote into this turn (a system one, by Gemma's)
+            k = delta.find(conv.turns[j].content)
+            if 0 <= k and (at < 0 or k + len(conv.turns[j].content) <= at):
+                b.template(delta[:k], turn.role, i)
+                b.content(conv.turns[j].content, conv.turns[j].role, j)
+                delta = delta[k + len(conv.turns[j].content) :]
+                at = delta.find(turn.content) if turn.content else -1
+                folded.remove(j)
+                notes.append(
+                    f"the chat template has no {conv.turns[j].role} role: turn {j} is written into turn {i} "
+                    f"({turn.role})"
+                )
         if at < 0:
-            if turn.content:
+            if turn.content and not without_specials(delta, b.specials).strip():
+                folded.append(i)  # nothing written yet: it may appear inside a later turn
+            elif turn.content:
                 notes.append(f"turn {i}: the template changes the message text, so it is shown as template")
             b.template(delta, turn.role, i)
         else:
@@ -285,10 +196,11 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         if completion_start is not None:
             completion_spans.append((completion_start, len(b.text)))
         prev = full
+    notes += [f"turn {j}: the chat template does not write this {conv.turns[j].role} message" for j in folded]
     return _chat_rendered(example, b, completion_spans, notes)
 
 
-def _chat_rendered(example: Example, b: _Builder, spans: list, notes: list[str]) -> Rendered:
+def _chat_rendered(example: Example, b: Builder, spans: list, notes: list[str]) -> Rendered:
     """A conversation rendered by its chat template, with the rows TRL is given for it: prompt-completion
     (split where the row was split, else at the last answer) and conversational."""
     messages = example.conversation.messages()
@@ -316,7 +228,7 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
     conv = example.conversation
     messages = conv.messages()
     full = apply_chat_template(tokenizer, messages)
-    b = _Builder(special_token_strings(tokenizer))
+    b = Builder(special_token_strings(tokenizer))
     notes = [
         f"the chat template renders earlier turns differently once turn {changed} follows (not prefix-preserving): "
         "the text is the whole conversation's rendering, each message found in it"
@@ -354,19 +266,24 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
 
 
 @functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=64)
 def _turn_header(tokenizer, role: str) -> str:
-    """The text a chat template writes before a message of `role`, e.g. `<|im_start|>user\\n`."""
+    """The text a chat template writes before a message of `role`, e.g. `<|im_start|>user\\n`: found after a
+    user-assistant exchange (templates without a system role fold one into the next user turn), else after a
+    system message."""
     marker = "\x00"
-    try:
-        alone = apply_chat_template(tokenizer, [{"role": "system", "content": "\x01"}])
-        rendered = apply_chat_template(
-            tokenizer, [{"role": "system", "content": "\x01"}, {"role": role, "content": marker}]
-        )
-    except FormatError:
-        return ""
-    if not rendered.startswith(alone) or marker not in rendered:
-        return ""
-    return rendered[len(alone) : rendered.index(marker)]
+    exchange = [{"role": "user", "content": "\x01"}, {"role": "assistant", "content": "\x02"}]
+    for before in (exchange, [{"role": "system", "content": "\x01"}]):
+        try:
+            alone = apply_chat_template(tokenizer, before)
+            rendered = apply_chat_template(tokenizer, [*before, {"role": role, "content": marker}])
+        except FormatError:
+            continue
+        if rendered.startswith(alone) and marker in rendered:
+            header = rendered[len(alone) : rendered.index(marker)]
+            if "\x01" not in header and "\x02" not in header:
+                return header
+    return ""
 
 
 @functools.lru_cache(maxsize=32)

@@ -69,8 +69,13 @@ def special_mask(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
         prompt = set(outside) & set(PROMPT_ROLES)
         return result.with_notes(
             Note(
-                f"special-mask learns {count} {'/'.join(outside)} tokens: in this format the bos "
-                f"{token_name(tokenizer, bos)} opens every turn, not only the answers",
+                f"special-mask learns {count} {'/'.join(outside)} tokens: "
+                + (
+                    f"in this format the bos {token_name(tokenizer, bos)} opens every turn, not only the answers"
+                    if enc.ids.count(bos) > 1
+                    else f"it trains from the bos {token_name(tokenizer, bos)} to the next eos "
+                    f"{token_name(tokenizer, eos)}, and here that span holds more than the answers"
+                ),
                 "prompt-trained" if prompt else "",
             )
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.data.examples import Example
-from lab.labels.formats import Rendered, render
+from lab.labels.formats import render
+from lab.labels.rendered import Rendered
 
 VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from lab.common import IGNORE_INDEX
-from lab.labels.formats import Rendered
+from lab.labels.rendered import Rendered
 from lab.labels.token_labels import Labels
 from lab.labels.tokens import Tokenized, visible
 
