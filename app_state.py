@@ -20,6 +20,7 @@ from lab.labels import FORMATS
 from lab.labels.templates import MODEL_TEMPLATE, template_choices, with_template
 from lab.models import (
     DEFAULT_MODEL,
+    GEMMA,
     QUANTIZATIONS,
     SHIPPED,
     allow_local_folders,
@@ -172,7 +173,7 @@ def vocab_size() -> int | None:
 
 def _loading_message(ref: str) -> str:
     if ref.lower() in SHIPPED or ref == "default":
-        return f"Loading {ref}: the first time, its GGUF is converted to safetensors once (about 20 s)…"
+        return f"Loading {ref}: the first time, its GGUF is converted to safetensors once (up to 90 s)…"
     return f"Loading {ref}…"
 
 
@@ -302,7 +303,8 @@ def sidebar() -> None:
             "Model",
             key=MODEL_INPUT,
             help=(
-                f"`{DEFAULT_MODEL}` is SmolLM2-135M-Instruct, shipped with the lab (no network needed). "
+                f"Shipped with the lab (no network needed): `{DEFAULT_MODEL}` (SmolLM2-135M-Instruct) and "
+                f"`{GEMMA}` (Gemma 3 270M base, with TRL's `gemma3` chat template; Gemma Terms of Use). "
                 "Or a hub id (e.g. `HuggingFaceTB/SmolLM2-360M-Instruct`) or a local folder."
             ),
         )

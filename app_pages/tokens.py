@@ -16,7 +16,7 @@ from lab.labels import (
     summarise,
     tokenize_example,
 )
-from lab.labels.audit import AUDIT_CODES, audit_strategies
+from lab.labels.audit import AUDIT_CODES, STRUCTURAL_CODES, audit_strategies
 from lab.labels.templates import added_tokens_sentence
 from lab.models.references import generation_stop_ids
 from lab.views import audit_badges, legend, sentences, token_chips
@@ -109,7 +109,7 @@ stops = generation_stop_ids(app_state.model_ref(), app_state.trust_remote_code()
 found: dict[str, dict[str, str]] = {}
 for name, note in audit_strategies(item, {n: labelled[n] for n in shown}, tokenizer, stops):
     found.setdefault(note.code, {})[name] = note.text
-st.html(audit_badges(found, AUDIT_CODES))
+st.html(audit_badges(found, AUDIT_CODES, STRUCTURAL_CODES))
 added = added_tokens_sentence(tokenizer)
 if added:
     st.info(app_state.markdown_text(added[0].upper() + added[1:]) + ".")

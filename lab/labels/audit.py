@@ -31,6 +31,8 @@ AUDIT_CODES = (
     "empty-think-trained",
     "history-altered",
 )
+# The codes no strategy changes (found once per example, whatever is trained).
+STRUCTURAL_CODES = ("double-bos", "stop-token-not-eos", "not-prefix-preserving", "history-altered")
 _WORDS = re.compile(r"[A-Za-z][\w'’-]*(?:[ ,:.;]+[A-Za-z0-9][\w'’-]*){2,}")  # three words or more in a row
 _EMPTY_THINK = re.compile(r"<think>\s*</think>|<\|channel>thought\s*<channel\|>")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lab.data.examples import Example
 from lab.errors import FormatError
-from lab.labels.audit import AUDIT_CODES, audit_strategies
+from lab.labels.audit import AUDIT_CODES, STRUCTURAL_CODES, audit_strategies
 from lab.labels.strategies import STRATEGIES, completion_flags, label_all
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import Tokenized, tokenize_example
@@ -124,7 +124,8 @@ def check(
                 if note.code and not (no_answer and note.code == "template-not-found"):
                     found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
         for name, note in audit_strategies(item, by_strategy, tokenizer, stop_ids):
-            found.append(Finding(i, note.code, f"example {i}: {note.text}", name))
+            strategy = None if note.code in STRUCTURAL_CODES else name  # one no strategy changes
+            found.append(Finding(i, note.code, f"example {i}: {note.text}", strategy))
         found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
     for i in range(len(examples)):
         findings.extend(_merge(per_example.get(i, [])))

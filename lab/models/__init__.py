@@ -30,12 +30,13 @@ from lab.models.references import (
     quantization_of,
     resolve,
 )
-from lab.models.shipped import DEFAULT_MODEL, SHIPPED
+from lab.models.shipped import DEFAULT_MODEL, GEMMA, SHIPPED
 
 __all__ = [
     "QUANTIZATIONS",
     "allow_local_folders",
     "DEFAULT_MODEL",
+    "GEMMA",
     "SHIPPED",
     "available_devices",
     "input_device",

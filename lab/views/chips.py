@@ -166,14 +166,15 @@ def legend(names: list[str]) -> str:
     )
 
 
-def audit_badges(found: dict[str, dict[str, str]], codes: Sequence[str]) -> str:
-    """One badge per audit code: red with the strategies it hits (its sentence on hover), green when clean."""
+def audit_badges(found: dict[str, dict[str, str]], codes: Sequence[str], structural: Sequence[str] = ()) -> str:
+    """One badge per audit code: red with the strategies it hits (`all` for a `structural` code, which no
+    strategy changes), its sentence on hover; green when clean."""
     badges = []
     for code in codes:
         hits = found.get(code, {})
         if hits:
             title = html.escape(next(iter(hits.values())), quote=True)
-            where = html.escape(", ".join(hits))
+            where = "all strategies" if code in structural else html.escape(", ".join(hits))
             badges.append(f'<span class="sl-badge sl-bad" title="{title}">✗ {html.escape(code)} · {where}</span>')
         else:
             badges.append(f'<span class="sl-badge sl-ok">✓ {html.escape(code)}</span>')

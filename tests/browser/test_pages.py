@@ -200,3 +200,21 @@ def test_decoding_runs_three_strategies_in_the_browser(page, serve, tiny_model_d
     assert page.get_by_text("beam 0 · score").count() == 1 and page.get_by_text("beam 1 · score").count() == 1
     assert page.locator(".sl-text-view").count() == 5  # the prompt sent, greedy, two beams, the first sample
     screenshot(page, "decoding")
+
+
+def test_gemma_trains_its_end_of_turn_and_the_audit_names_what_generation_misses(page, serve, gemma_tokenizer):
+    """Gemma 3 270M typed into the sidebar: under its own template (TRL's gemma3) each answer's `<end_of_turn>`
+    chip is learned under trl-assistant, and the audit badge says generation does not stop on it."""
+    use_model(page, serve(), "gemma3-270m")
+    open_tokens(page)
+    ends = page.locator(".sl-chips .sl-c.sl-assistant", has=page.locator(".t", has_text="<end_of_turn>"))
+    assert ends.count() >= 1
+    strategies = page.locator(".sl-chips .sl-c.sl-key").first.locator(".l").all_inner_texts()
+    trl_assistant = strategies.index("trl-asst")
+    for k in range(ends.count()):
+        assert ends.nth(k).locator(".l").nth(trl_assistant).inner_text() == "✓"
+    badge = page.locator(".sl-badge.sl-bad", has_text="stop-token-not-eos")
+    assert badge.inner_text().endswith("all strategies")
+    assert "<end_of_turn>" in badge.get_attribute("title") and "<eos>" in badge.get_attribute("title")
+    assert page.locator(".sl-badge.sl-ok", has_text="double-bos").count() == 1  # the control: one bos here
+    screenshot(page, "tokens-gemma")
