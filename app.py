@@ -13,6 +13,12 @@ navigation = st.navigation(
     [
         st.Page("app_pages/examples.py", title="Examples", icon=":material/edit_note:", default=True),
         st.Page("app_pages/tokens.py", title="Tokens & labels", icon=":material/token:", url_path="tokens"),
+        st.Page(
+            "app_pages/side_by_side.py",
+            title="Templates side by side",
+            icon=":material/view_column:",
+            url_path="templates",
+        ),
         st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page("app_pages/compare.py", title="Compare runs", icon=":material/compare:", url_path="compare"),
         st.Page("app_pages/inside.py", title="Inside the model", icon=":material/neurology:", url_path="inside"),

@@ -106,7 +106,7 @@ def _injected(item: Tokenized, trained: list[bool]) -> list[Note]:
     return []
 
 
-def _answer_ends(item: Tokenized) -> list[tuple[int, int]]:
+def answer_ends(item: Tokenized) -> list[tuple[int, int]]:
     """(turn, position of the token that ends it) for each assistant turn: the first special token after its
     last content token."""
     enc = item.encoded
@@ -124,7 +124,7 @@ def _answer_ends(item: Tokenized) -> list[tuple[int, int]]:
 def _stop_tokens(item, labels, trained, tokenizer, stop_ids, structural: bool) -> list[Note]:
     notes = []
     stops = set(stop_ids or ()) | {tokenizer.eos_token_id}
-    ends = _answer_ends(item)
+    ends = answer_ends(item)
     enc = item.encoded
     for turn, pos in ends:
         answer_trained = any(trained[i] for i in range(len(enc)) if enc.turns[i] == turn and enc.kinds[i] == "content")

@@ -212,3 +212,27 @@ def test_a_trl_template_picked_in_the_sidebar_shows_its_chips_and_audit(app_home
         assert f"✗ {code}" in page
     assert "✓ double-bos" in page
     assert any("lacks 2 control tokens of the `gemma3` template" in plain(i.value) for i in at.info)
+
+
+def test_templates_side_by_side_shows_each_template_and_says_what_it_cannot(app_home):
+    Workspace(app_home).save([load_sample("multiturn")[1], single_turn("2+2?", "4")])
+    at = open_app("app_pages/side_by_side.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["template"]) == ["model", "gemma3", "llama3_1", "qwen3", "gptoss"]
+    assert list(table["answers end with"]) == [
+        "<|im_end|>",
+        "<end_of_turn>",
+        "<|eot_id|>",
+        "<|im_end|>",
+        "<|end|>, <|return|>",
+    ]
+    assert "stop-token-not-eos" in table["audit"][1]
+    assert [s.value for s in at.subheader] == ["model (smollm2-135m-instruct)", "gemma3", "llama3_1", "qwen3", "gptoss"]
+    at.selectbox(key="side_strategy").set_value("trl-assistant").run()
+    table = at.dataframe[0].value
+    assert table["trained"][0] is None or table["trained"].isna()[0]  # SmolLM2's template: no training version
+    assert "no {% generation %} markers" in table["note"][0]
+    at.multiselect(key="side_templates").set_value(["gemma"]).run()
+    assert not at.exception
+    assert "System role not supported" in at.warning[0].value

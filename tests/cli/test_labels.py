@@ -236,3 +236,19 @@ def test_templates_lists_trls_templates_with_their_audit(capsys, tokenizer):
     with pytest.raises(SystemExit) as usage:  # not one of TRL's: argparse's one-line usage error
         main(["templates", "--only", "gemma9"])
     assert usage.value.code == 2
+
+
+def test_templates_side_by_side_on_one_conversation(capsys, tokenizer):
+    from lab.data.sources import load_sample
+    from lab.labels.side_by_side import under_templates
+
+    args = ["templates", "--data", "sample:multiturn", "--index", "1", "--only", "model", "gemma3", "gemma"]
+    assert main([*args, "--strategy", "trl-assistant", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    views = under_templates(load_sample("multiturn")[1], tokenizer, ("model", "gemma3", "gemma"), "trl-assistant")
+    assert out == [v.to_json() for v in views]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "gemma3" in text and "<end_of_turn>" in text and "cannot render it" in text
+    bad = run_cli("templates", "--data", "sample:multiturn", "--index", "99")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --index 99 is out of range")
