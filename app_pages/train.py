@@ -47,8 +47,8 @@ with st.expander("New run", expanded=not store.list()):
         "Strategy (what is learned)",
         STRATEGIES,
         # special-mask is the seed lesson's, in its classic format; under a chat template its bos opens every
-        # turn, so there the default is TRL's completion-only loss.
-        index=STRATEGIES.index(DEFAULTS.strategy if fmt == "classic" else "trl-completion"),
+        # turn, so there the default is TRL's completion-only loss (RunConfig's).
+        index=STRATEGIES.index("special-mask" if fmt == "classic" else DEFAULTS.strategy),
         help=RunConfig.help_for("strategy"),
     )
     weight = left.slider(

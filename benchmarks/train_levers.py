@@ -54,7 +54,7 @@ def run_variant(variant: str, task: str, steps: int) -> list[float]:
     if variant == "always clip":
         engine.clip_gradients = lambda params, max_norm, device: torch.nn.utils.clip_grad_norm_(params, max_norm)
     tokenizer = load_tokenizer()
-    config = RunConfig(strategy="special-mask", epochs=1000, dtype="fp32")
+    config = RunConfig(format="classic", strategy="special-mask", epochs=1000, dtype="fp32")
     items = training_items(load_sample(task), tokenizer, config).items
     model = weights.model_for_training(config, "cpu")
     elapsed: list[float] = []

@@ -17,6 +17,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from lab.data.examples import conversation, single_turn  # noqa: E402  (after the environment is set)
 
+# Seed 000's rendering and labels (RunConfig's defaults are TRL's: as-written, trl-completion): the runs whose
+# expected numbers were measured on the seed lesson ask for it.
+SEED = {"format": "classic", "strategy": "special-mask"}
 DOG = single_turn('How do you say "dog" in Spanish?', "perro")  # seed 000's question and answer
 APPLES = conversation(("user", "3 apples + 4?"), ("assistant", "7"), ("user", "minus 2?"), ("assistant", "5"))
 

@@ -46,14 +46,15 @@ class RunConfig:
 
     model: str = _setting(DEFAULT_MODEL, "built-in model name, local folder or hub id")
     format: str = _setting(
-        "classic",
-        f"how conversations become text: {' | '.join(FORMATS)} (text and prompt-completion rows are always "
-        "tokenized as written; classic is the seed lesson's, paired with the special-mask default)",
+        "as-written",
+        f"how conversations become text: {' | '.join(FORMATS)} (as-written: each row as TRL's SFTTrainer treats "
+        "its shape, a conversation through the chat template; text and prompt-completion rows are always "
+        "tokenized as written; classic is seed 000's, taught with --strategy special-mask)",
     )
     template: str = _setting(
         MODEL_TEMPLATE, "chat template: model (the model's own) or a TRL template by name (python -m lab templates)"
     )
-    strategy: str = _setting("special-mask", f"which tokens are learned: {' | '.join(STRATEGIES)}")
+    strategy: str = _setting("trl-completion", f"which tokens are learned: {' | '.join(STRATEGIES)}")
     prompt_weight: float = _setting(0.1, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight")
     method: str = _setting("full", "full: train every weight; lora: train a small adapter beside them")
     lora_r: int = _setting(8, "rank of the LoRA adapter's matrices")

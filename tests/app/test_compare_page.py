@@ -17,7 +17,9 @@ def seed_runs(store: RunStore, tiny_model_dir) -> dict[str, str]:
     """The same five examples trained with labels copied and masked (tiny model, a few steps)."""
     runs = {}
     for strategy in ("copy", "special-mask"):
-        config = RunConfig(model=str(tiny_model_dir), strategy=strategy, epochs=4, lr=1e-2, dtype="fp32")
+        config = RunConfig(
+            model=str(tiny_model_dir), format="classic", strategy=strategy, epochs=4, lr=1e-2, dtype="fp32"
+        )
         runs[strategy] = store.create(config, load_sample("spanish"))
         assert execute(store, runs[strategy]) == "done"
     return runs

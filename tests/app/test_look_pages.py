@@ -11,7 +11,7 @@ from lab.look import greedy_answer, inspect_example, mean_losses
 from lab.models import load_model, load_tokenizer
 from lab.train import RunConfig, RunStore, execute, load_trained
 from tests.app.conftest import open_app
-from tests.conftest import plain, shown_texts
+from tests.conftest import SEED, plain, shown_texts
 
 INSIDE, DECODING = "app_pages/inside.py", "app_pages/decoding.py"
 
@@ -20,7 +20,9 @@ def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_mod
     at = open_app("app_pages/inside.py")
     assert not at.exception and any("No finished run yet" in i.value for i in at.info)
     store = RunStore(app_home)
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=3, lr=1e-2, dtype="fp32"), load_sample("spanish"))
+    run_id = store.create(
+        RunConfig(**SEED, model=str(tiny_model_dir), epochs=3, lr=1e-2, dtype="fp32"), load_sample("spanish")
+    )
     assert execute(store, run_id) == "done"
     at.run()
     assert not at.exception
@@ -53,7 +55,9 @@ def test_decoding_shows_three_strategies_and_names_bad_settings(app_home, tiny_m
 
 def stopped_run(store, tiny_model_dir, at_step: int = 2) -> str:
     """A run of 6 steps stopped after `at_step`: its final weights are those of that step."""
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=6, lr=1e-2, dtype="fp32"), load_sample("spanish"))
+    run_id = store.create(
+        RunConfig(**SEED, model=str(tiny_model_dir), epochs=6, lr=1e-2, dtype="fp32"), load_sample("spanish")
+    )
 
     def stop(step) -> None:
         if step.step == at_step:

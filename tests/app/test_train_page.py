@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM
 from lab.data import load_sample
 from lab.train import RunConfig, RunStore, execute
 from tests.app.conftest import open_app
-from tests.conftest import plain, shown_texts
+from tests.conftest import SEED, plain, shown_texts
 
 TRAIN = "app_pages/train.py"
 
@@ -99,7 +99,7 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused_in_words(app_home,
 
 def test_the_export_box_writes_the_model_and_the_trl_hand_off(app_home, tiny_model_dir):
     store = RunStore(app_home)
-    config = RunConfig(model=str(tiny_model_dir), method="lora", epochs=2, lr=5e-2, dtype="fp32")
+    config = RunConfig(**SEED, model=str(tiny_model_dir), method="lora", epochs=2, lr=5e-2, dtype="fp32")
     run_id = store.create(config, load_sample("spanish"))
     assert execute(store, run_id) == "done"
     at = open_app(TRAIN)

@@ -3,11 +3,12 @@
 from lab.data import load_sample
 from lab.train import RunConfig, RunStore, execute
 from tests.browser.fixtures import screenshot, settle
+from tests.conftest import SEED
 
 
 def test_the_export_box_writes_a_merged_model_and_shows_the_trl_hand_off(page, serve, lab_home, tiny_model_dir):
     store = RunStore(lab_home)
-    config = RunConfig(model=str(tiny_model_dir), method="lora", epochs=2, lr=5e-2, dtype="fp32")
+    config = RunConfig(**SEED, model=str(tiny_model_dir), method="lora", epochs=2, lr=5e-2, dtype="fp32")
     run_id = store.create(config, load_sample("spanish"))
     assert execute(store, run_id) == "done"
     page.goto(serve() + "/train")

@@ -3,6 +3,7 @@
 from lab.data import Workspace, load_sample, single_turn
 from lab.train import RunConfig, RunStore, execute
 from tests.browser.fixtures import screenshot, settle
+from tests.conftest import SEED
 
 ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
 
@@ -175,7 +176,7 @@ def test_a_quantized_base_is_offered_lora_and_full_is_refused(page, serve, lab_h
 def test_inside_the_model_after_a_real_seed_run_shows_where_the_strategy_trained(page, serve, lab_home):
     """A short masked run of the seed task on the shipped model: trained tokens get cheaper, the prompt not."""
     store = RunStore(lab_home)
-    run_id = store.create(RunConfig(strategy="special-mask", epochs=15, dtype="fp32"), load_sample("spanish"))
+    run_id = store.create(RunConfig(**SEED, epochs=15, dtype="fp32"), load_sample("spanish"))
     assert execute(store, run_id) == "done"
     page.goto(serve() + "/inside")
     page.locator(".sl-chips").nth(2).wait_for(timeout=120_000)

@@ -13,6 +13,7 @@ from lab.errors import DataError
 from lab.train import RunConfig, RunStore
 from tests.app.conftest import open_app
 from tests.cli.conftest import run_cli
+from tests.conftest import SEED
 from tests.train.test_store import wait_for
 
 IMAGE = "![x](https://host.example/x.png)"  # markdown that would make every viewer's browser fetch a URL
@@ -56,7 +57,7 @@ def test_a_model_reference_and_an_upload_name_are_shown_as_text(app_home):
 
 def test_a_runs_error_is_shown_as_text(app_home, tiny_model_dir):
     store = RunStore(app_home)
-    run_id = store.create(RunConfig(model=str(tiny_model_dir)), load_sample("spanish"))
+    run_id = store.create(RunConfig(**SEED, model=str(tiny_model_dir)), load_sample("spanish"))
     store.set_status(run_id, "failed", f"ValueError: {IMAGE}")
     at = open_app("app_pages/train.py", train_selected_run=run_id)
     assert_shown_as_text(at, "ValueError")

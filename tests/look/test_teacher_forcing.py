@@ -15,7 +15,7 @@ from lab.train.execute import execute
 from lab.train.loss import TrainItem, collate, weighted_loss
 from lab.train.store import RunStore
 from lab.train.weights import load_trained
-from tests.conftest import DOG
+from tests.conftest import DOG, SEED
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_the_mean_over_counted_positions_is_the_trainers_loss(tokenizer, tiny):
 
 def test_a_lora_run_is_inspected_as_its_adapter_on_the_base(tokenizer, tiny_model_dir, tmp_path):
     store = RunStore(tmp_path)
-    config = RunConfig(model=str(tiny_model_dir), method="lora", epochs=3, lr=5e-2, dtype="fp32")
+    config = RunConfig(**SEED, model=str(tiny_model_dir), method="lora", epochs=3, lr=5e-2, dtype="fp32")
     run_id = store.create(config, load_sample("spanish"))
     assert execute(store, run_id) == "done"
     assert (store.run_folder(run_id) / "final" / "adapter_model.safetensors").is_file()
@@ -93,7 +93,7 @@ def test_a_lora_run_is_inspected_as_its_adapter_on_the_base(tokenizer, tiny_mode
 def test_on_the_shipped_model_the_masked_seed_run_learns_the_answers_not_the_prompt(tokenizer, tmp_path):
     """Seed 000's finding, end to end: after masked training the answer is predicted, the prompt is not."""
     store = RunStore(tmp_path)
-    config = RunConfig(strategy="special-mask", epochs=15, dtype="fp32")
+    config = RunConfig(**SEED, epochs=15, dtype="fp32")
     run_id = store.create(config, load_sample("spanish"))
     assert execute(store, run_id) == "done"
     base = load_model(None, "cpu")

@@ -14,7 +14,7 @@ from lab.models import load_tokenizer
 from lab.ship import trl_handoff, write_handoff
 from lab.ship.handoff import trl_rows
 from lab.train import RunConfig
-from tests.conftest import APPLES
+from tests.conftest import APPLES, SEED
 from tests.ship.conftest import finished
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -24,7 +24,7 @@ TRL = Path(sys.executable).parent / "trl"
 
 def test_rows_take_the_shape_trl_reads_for_the_format_and_strategy(tokenizer):
     examples = load_sample("spanish")[:1]
-    classic, _ = trl_rows(examples, tokenizer, RunConfig(format="classic"))
+    classic, _ = trl_rows(examples, tokenizer, RunConfig(**SEED))
     assert classic == [
         {
             "prompt": '\n\n### Human: How do you say "dog" in Spanish?\n\n### Assistant:<|im_start|>',
@@ -67,7 +67,7 @@ def test_a_strategy_trl_cannot_express_says_what_differs(store, tiny_model_dir, 
     from lab.data.examples import Example
 
     multi = [Example(conversation=APPLES.conversation)]
-    run_id = store.create(RunConfig(model=str(tiny_model_dir), epochs=1, dtype="fp32"), multi)
+    run_id = store.create(RunConfig(**SEED, model=str(tiny_model_dir), epochs=1, dtype="fp32"), multi)
     handoff = trl_handoff(store, run_id)  # special-mask learns both answers; TRL's row has one completion
     assert handoff.setting == "completion_only_loss"
     assert handoff.differs == (

@@ -14,10 +14,11 @@ from lab.train.config import RunConfig
 from lab.train.engine import clip_gradients, train_lab
 from lab.train.loss import TrainItem
 from lab.train.weights import model_for_training
+from tests.conftest import SEED
 
 
 def tiny_config(tiny_model_dir, **changes):
-    base = dict(model=str(tiny_model_dir), epochs=3, batch_size=2, lr=1e-3, dtype="fp32", checkpoint_seconds=0)
+    base = SEED | dict(model=str(tiny_model_dir), epochs=3, batch_size=2, lr=1e-3, dtype="fp32", checkpoint_seconds=0)
     return RunConfig(**(base | changes))
 
 

@@ -14,7 +14,7 @@ from tests.conftest import DOG
 
 
 def items_for(tokenizer, strategy, weight=0.1, sample="multiturn"):
-    config = RunConfig(strategy=strategy, prompt_weight=weight)
+    config = RunConfig(format="classic", strategy=strategy, prompt_weight=weight)
     return training_items(load_sample(sample), tokenizer, config).items
 
 
@@ -78,6 +78,8 @@ def test_batch_1_times_accumulation_4_updates_like_batch_4(tokenizer, tiny):
 def test_training_items_carry_exactly_the_labels_tokens_and_labels_shows(tokenizer):
     example = DOG
     for strategy in ("copy", "special-mask", "response-template", "trl-completion", "prompt-weight"):
-        [item] = training_items([example], tokenizer, RunConfig(strategy=strategy, prompt_weight=0.25)).items
+        [item] = training_items(
+            [example], tokenizer, RunConfig(format="classic", strategy=strategy, prompt_weight=0.25)
+        ).items
         shown = label_example(tokenize_example(example, tokenizer, "classic"), tokenizer, settings=LabelSettings(0.25))
         assert item.labels == shown[strategy].labels and item.weights == shown[strategy].weights

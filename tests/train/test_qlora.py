@@ -19,13 +19,14 @@ from lab.train.execute import execute
 from lab.train.store import RunStore
 from lab.train.weights import load_trained, model_for_training, save_weights
 from tests.cli.conftest import run_cli
+from tests.conftest import SEED
 from tests.train.test_engine import first_step_items
 
 QUANTIZED = {"4bit": bnb.nn.Linear4bit, "8bit": bnb.nn.Linear8bitLt}
 
 
 def qlora(tiny_model_dir, bits, **changes):
-    base = dict(model=str(tiny_model_dir), method="lora", quantization=bits, epochs=4, batch_size=2, lr=1e-2)
+    base = SEED | dict(model=str(tiny_model_dir), method="lora", quantization=bits, epochs=4, batch_size=2, lr=1e-2)
     return RunConfig(**(base | dict(dtype="fp32", checkpoint_seconds=1e9) | changes))
 
 

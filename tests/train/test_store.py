@@ -18,12 +18,13 @@ from lab.train.config import RunConfig
 from lab.train.execute import execute
 from lab.train.runner import Runner
 from lab.train.store import RunStore
+from tests.conftest import SEED
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def config(tiny_model_dir, **changes) -> RunConfig:
-    base = dict(model=str(tiny_model_dir), epochs=2, batch_size=2, lr=1e-3, dtype="fp32")
+    base = SEED | dict(model=str(tiny_model_dir), epochs=2, batch_size=2, lr=1e-3, dtype="fp32")
     return RunConfig(**(base | changes))
 
 
