@@ -10,9 +10,13 @@ from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
 from lab.models import QUANTIZATIONS
+from lab.models.devices import pick_device
+from lab.models.references import model_config
 from lab.ship import export_model, write_handoff
 from lab.ship.export import GGUF_NOTE
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
+from lab.train.config import DTYPES
+from lab.train.hardware import model_shape, precision_sentence
 from lab.views import loss_curves, sentences, text_view
 
 SELECTED = "train_selected_run"
@@ -68,6 +72,17 @@ with st.expander("New run", expanded=not store.list()):
             "lab: the fast loop (lm_head only where a token is learned). trl: TRL's SFTTrainer itself, with "
             "strategy trl-completion or trl-assistant."
         ),
+    )
+    dtype = left.radio("Precision", DTYPES, horizontal=True, help=RunConfig.help_for("dtype"))
+    device = pick_device(st.session_state.get(app_state.DEVICE, DEFAULTS.device))
+    try:
+        shape = model_shape(model_config(app_state.model_ref(), app_state.trust_remote_code()))
+    except LabError:  # no config to read: the probe's default shape
+        shape = None
+    said = precision_sentence(dtype, device, shape)  # measured once per machine and shape, then read back
+    left.caption(
+        app_state.markdown_text(said)
+        + ("." if engine == "lab" else ". The trl engine trains in fp32 on a CPU, bf16 on a GPU.")
     )
     quantized = app_state.quantization_for(app_state.model_ref(), app_state.trust_remote_code())
     if quantized:
@@ -128,6 +143,7 @@ with st.expander("New run", expanded=not store.list()):
             max_length=int(max_length),
             seed=int(seed),
             device=st.session_state.get(app_state.DEVICE, DEFAULTS.device),
+            dtype=dtype,
             engine=engine,
             trust_remote_code=app_state.trust_remote_code(),
         )

@@ -80,11 +80,11 @@ def main() -> None:
 
     import torch
 
-    from lab.train.hardware import cpu_bf16_speedup
+    from lab.train.hardware import bf16_probe
 
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; bf16 probe: bf16 products at {cpu_bf16_speedup():.2f}x fp32"
+        f"{torch.get_num_threads()} threads; bf16 probe: {bf16_probe().sentence()}"
     )
     steps: dict[str, list[list[float]]] = {v: [] for v in VARIANTS}
     for round_ in range(args.rounds):

@@ -18,6 +18,7 @@ from lab.errors import LabError
 from lab.train.config import RunConfig
 from lab.train.execute import execute
 from lab.train.run import Run, what_resume_does
+from lab.train.run_files import read_precision
 from lab.train.store import RunStore
 
 
@@ -121,6 +122,7 @@ def run_json(run: Run, store: RunStore) -> dict:
         "prompt_loss": last.get("prompt_loss"),
         "completion_loss": last.get("completion_loss"),
         "config": run.config.to_json(),
+        "precision": read_precision(store.run_folder(run.id)),
         "folder": str(store.run_folder(run.id)),
     }
 
@@ -163,5 +165,7 @@ def run_runs(args) -> int:
     else:
         run = store.get(args.run_id)
         out = run_json(run, store) | {"metrics": store.metrics(run.id)}
-        print(json.dumps(out) if args.json else run_line(run, store) + "\n" + json.dumps(run.config.to_json()))
+        precision = read_precision(store.run_folder(run.id))
+        shown = f"\nprecision: {precision['why']}" if precision and not args.json else ""
+        print(json.dumps(out) if args.json else run_line(run, store) + shown + "\n" + json.dumps(run.config.to_json()))
     return EXIT_OK

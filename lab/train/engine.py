@@ -16,7 +16,7 @@ import torch
 from lab.errors import TrainingFailed
 from lab.train.batches import run_batches, steps_per_epoch
 from lab.train.config import RunConfig
-from lab.train.hardware import autocast_dtype, keep_freed_memory
+from lab.train.hardware import autocast_dtype, keep_freed_memory, model_shape
 from lab.train.loss import Batch, TrainItem, collate, weighted_loss
 from lab.train.progress import Reporter, StepReport
 
@@ -74,7 +74,7 @@ class _Loop:
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0, fused=True)
         self.total = sum(steps_per_epoch(items, config))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: max(0.0, 1 - s / self.total))
-        self.dtype = autocast_dtype(config.dtype, device)
+        self.dtype = autocast_dtype(config.dtype, device, model_shape(model.config))
         self.step = 0
         self.elapsed_before = 0.0  # training time of the steps a resumed run had already taken
         self.start = time.perf_counter()

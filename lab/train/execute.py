@@ -21,9 +21,11 @@ from lab.models.devices import pick_device
 from lab.train.batches import TrainingSet, training_items
 from lab.train.config import RunConfig, run_tokenizer
 from lab.train.engine import train_lab
+from lab.train.hardware import autocast_dtype, model_shape, precision_sentence
 from lab.train.leases import Lease
 from lab.train.progress import StepReport
 from lab.train.run import what_resume_does
+from lab.train.run_files import write_precision
 from lab.train.store import RunStore, StoreError
 from lab.train.trl_engine import train_trl
 from lab.train.weights import load_checkpoint, model_for_training, save_weights
@@ -82,6 +84,9 @@ def _train_with_lab(
 ) -> str:
     folder = store.run_folder(run_id)
     model = model_for_training(config, device)
+    shape = model_shape(model.config)
+    chosen = autocast_dtype(config.dtype, device, shape)
+    write_precision(folder, "bf16" if chosen else None, precision_sentence(config.dtype, device, shape))
     checkpoint_dir = folder / "checkpoint"
     resume = load_checkpoint(model, config, checkpoint_dir)
     if resume and "elapsed" not in resume:  # a checkpoint saved before it kept its time: the metrics did

@@ -14,6 +14,7 @@ from lab.train.progress import StepReport
 
 STATE = "run.json"
 METRICS = "metrics.jsonl"
+PRECISION = "precision.json"  # what the run trained in, and why (the bf16 probe's verdict, or the setting)
 STATE_FIELDS = (
     "id",
     "created",
@@ -74,3 +75,17 @@ def drop_metrics_after(folder: Path, step: int) -> None:
     """Keep the logged steps up to `step`: those after it are trained again."""
     kept = [m for m in read_metrics(folder) if m["step"] <= step]
     (folder / METRICS).write_text("".join(json.dumps(m) + "\n" for m in kept), encoding="utf-8")
+
+
+def write_precision(folder: Path, autocast: str | None, why: str) -> None:
+    """What a run trains in (`bf16` autocast, or None: fp32) and why, in words."""
+    (folder / PRECISION).write_text(json.dumps({"autocast": autocast, "why": why}))
+
+
+def read_precision(folder: Path) -> dict | None:
+    """The precision a run recorded when it started; None before it did (or a run from before this record)."""
+    try:
+        record = json.loads((folder / PRECISION).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from lab.errors import LabError
 from lab.models.devices import pick_device
-from lab.models.references import load_model
+from lab.models.references import load_model, model_config
 from lab.train.config import RunConfig
-from lab.train.hardware import autocast_dtype, own_memory
+from lab.train.hardware import autocast_dtype, model_shape, own_memory
 
 
 def model_for_training(config: RunConfig, device: str):
@@ -91,7 +91,8 @@ def base_model(config: RunConfig, device: str, training: bool = False):
     """A run's base model as the run trains on it: fp32 master weights for training, or quantized (QLoRA)."""
     compute = torch.float32
     if config.quantization == "4bit":
-        compute = autocast_dtype(config.dtype, pick_device(device)) or torch.float32
+        shape = model_shape(model_config(config.model, config.trust_remote_code))
+        compute = autocast_dtype(config.dtype, pick_device(device), shape) or torch.float32
     return load_model(
         config.model,
         device,

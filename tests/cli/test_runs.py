@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import torch
+
 from lab.cli.main import main
 from lab.train.store import RunStore
 from tests.cli.conftest import ROOT, run_cli
@@ -147,3 +149,26 @@ def test_export_writes_the_model_and_the_trl_hand_off_or_says_why_not(tiny_model
         "export", "--run", "no-such-run", "--out", str(tmp_path / "x"), env={"SFT_LAB_HOME": str(tmp_path)}
     )
     assert result.returncode == 2 and result.stderr == "error: no run 'no-such-run'\n"
+
+
+def test_runs_show_says_what_precision_the_run_trained_in_and_why(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from lab.train import hardware
+
+    monkeypatch.setenv("SFT_LAB_HOME", str(tmp_path))
+    hardware.bf16_probe.cache_clear()
+    monkeypatch.setattr(
+        hardware, "time_matmul", lambda dtype, repeats=5, shape=None: 1.0 if dtype == torch.float32 else 2.0
+    )
+    args = ["train", "--data", "sample:spanish", "--model", str(tiny_model_dir), "--epochs", "1", "--json"]
+    assert main(args) == 0
+    run_id = json.loads(capsys.readouterr().out)["id"]
+    assert main(["runs", "show", run_id]) == 0
+    out = capsys.readouterr().out
+    assert "precision: bf16 matrix products run at 0.50x the speed of fp32 on this CPU" in out
+    assert "dtype auto trains in fp32" in out
+    assert main(["runs", "show", run_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"]["autocast"] is None
+    assert main([*args[:-1], "--dtype", "bf16", "--json"]) == 0
+    precision = json.loads(capsys.readouterr().out)["precision"]
+    assert precision == {"autocast": "bf16", "why": "bf16 autocast, as asked (dtype bf16)"}
+    hardware.bf16_probe.cache_clear()
