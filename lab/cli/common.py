@@ -8,6 +8,8 @@ import os
 import sys
 import warnings
 
+from lab.data.examples import Example
+from lab.data.sources import read_examples
 from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
@@ -97,3 +99,11 @@ def tokenizer_of(args):
     if added_tokens_sentence(tokenizer):
         logging.getLogger("lab").warning("note: %s", added_tokens_sentence(tokenizer))
     return tokenizer
+
+
+def example_at(data: str, index: int) -> Example:
+    """Example `index` of a dataset file (or sample:NAME), or a one-line LabError naming the range."""
+    examples = read_examples(data)
+    if not 0 <= index < len(examples):
+        raise LabError(f"--index {index} is out of range: the dataset has {len(examples)} examples")
+    return examples[index]

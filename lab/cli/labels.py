@@ -8,6 +8,7 @@ from lab.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     add_label_options,
+    example_at,
     label_settings,
     strategies,
     tokenizer_of,
@@ -66,10 +67,7 @@ def run_tokens(args) -> int:
     if args.data and args.user:
         raise LabError("give either --data or --user/--assistant, not both")
     if args.data:
-        data = read_examples(args.data)
-        if not 0 <= args.index < len(data):
-            raise LabError(f"--index {args.index} is out of range: the dataset has {len(data)} examples")
-        example = data[args.index]
+        example = example_at(args.data, args.index)
     elif args.user is not None:
         pairs = ([("system", args.system)] if args.system else []) + [("user", args.user)]
         if args.assistant is not None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-from lab.cli.common import EXIT_OK
-from lab.data.sources import read_examples
-from lab.errors import LabError
+from lab.cli.common import EXIT_OK, example_at
 from lab.labels.side_by_side import SIDE_BY_SIDE, under_templates
 from lab.labels.strategies import STRATEGIES
 from lab.labels.template_audit import PROBES, audit_templates
@@ -53,10 +51,9 @@ def run_templates(args) -> int:
 
 
 def _side_by_side(args, tokenizer, stops) -> int:
-    data = read_examples(args.data)
-    if not 0 <= args.index < len(data):
-        raise LabError(f"--index {args.index} is out of range: the dataset has {len(data)} examples")
-    views = under_templates(data[args.index], tokenizer, tuple(args.only or SIDE_BY_SIDE), args.strategy, 0.1, stops)
+    views = under_templates(
+        example_at(args.data, args.index), tokenizer, tuple(args.only or SIDE_BY_SIDE), args.strategy, 0.1, stops
+    )
     if args.json:
         print(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=1))
         return EXIT_OK

@@ -123,7 +123,7 @@ def _convert_shipped(name: str, folder: Path) -> Path:
             raise ModelError(f"converting {gguf.name} failed: missing {missing[:3]}, unexpected {unexpected[:3]}")
         model.tie_weights()
         del quantized
-        shutil.rmtree(gguf.parent if shipped.assembled else tmp / "gguf", ignore_errors=True)
+        shutil.rmtree(tmp / "gguf", ignore_errors=True)  # an assembled GGUF, no longer needed
         tokenizer.save_pretrained(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
         if folder.exists():

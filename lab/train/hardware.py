@@ -126,12 +126,10 @@ def bf16_probe(shape: tuple[int, int, int] | None = None) -> Bf16Probe:
     shape = tuple(shape or PROBE_SHAPE)
     path = lab_home() / "hardware.json"
     key = f"{machine_key()} | bf16 {shape[0]}x{shape[1]}x{shape[2]}"
-    try:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # none yet, or unreadable
         cached = json.loads(path.read_text()).get(key)
         if cached:
             return Bf16Probe(cached["speedup"], cached["fp32_ms"], cached["bf16_ms"], shape, machine_key())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none yet, or unreadable: measure
-        pass
     probe = measure_bf16(shape)
     with contextlib.suppress(OSError, ValueError, AttributeError):  # a read-only home: the verdict stays in memory
         known = json.loads(path.read_text()) if path.is_file() else {}
