@@ -7,9 +7,10 @@ and no weight downloaded.
     gradients    one per trainable parameter, in its dtype
     optimizer    AdamW's two moments per trainable parameter, in its dtype (torch keeps them so)
     activations  counted, not guessed: a forward pass of the meta model at the batch's shape records every
-                 tensor autograd keeps for the backward (attention as the fused kernels keep it: no
-                 sequence x sequence matrix), plus the logits and their gradient; with gradient checkpointing,
-                 each layer's input and one layer's recomputed activations instead of every layer's
+                 tensor autograd keeps for the backward (attention as the planned device's kernel keeps it: a
+                 fused kernel's log-sum-exp per row, or the sequence x sequence weights where CUDA runs its math
+                 kernel: fp32 with grouped-query attention), plus the logits and their gradient; with gradient
+                 checkpointing, each layer's input and one layer's recomputed activations instead of every layer's
 
 The total is the peak of a training step, which is less than the sum: weights and AdamW's moments live
 throughout, but the backward frees each layer's activations as it makes that layer's gradients, so the step
@@ -39,7 +40,8 @@ PARTS = ("weights", "gradients", "optimizer", "activations")
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 ACTIVATIONS_HOW = (
     "counted on the meta device: one forward pass at this batch's shape records every tensor autograd keeps for "
-    "the backward (attention as fused kernels keep it), plus the logits and their gradient"
+    "the backward (attention as the device's kernel keeps it: fused kernels a log-sum-exp per row, CUDA's math "
+    "kernel for fp32 grouped-query attention the sequence x sequence weights), plus the logits and their gradient"
 )
 
 
@@ -192,7 +194,12 @@ def plan(
     fresh = meta_model(config, _TORCH_DTYPES[dtype])  # the count wraps it in adapters
     with _quiet("peft"):  # its deprecation warnings about transformers' names
         layer_acts, other_acts = activation_bytes(
-            fresh, batch_size, seq_len, _lora_config(lora_r, lora_targets) if lora else None, bool(linears)
+            fresh,
+            batch_size,
+            seq_len,
+            _lora_config(lora_r, lora_targets) if lora else None,
+            bool(linears),
+            _device_type(max_memory),
         )
     if gradient_checkpointing:  # each layer keeps its input; one layer's activations are rebuilt at a time
         other_acts += max(layer_acts, default=0)
@@ -304,6 +311,14 @@ def _quiet(logger: str):
             yield
     finally:
         log.setLevel(level)
+
+
+def _device_type(max_memory: str | None) -> str:
+    """The kind of device a plan's activations live on: cuda when `max_memory` names a GPU (or, without it,
+    when this machine's first device is one), else cpu."""
+    if max_memory:
+        return "cuda" if any(isinstance(d, int) for d in parse_max_memory(max_memory)[0]) else "cpu"
+    return "cuda" if pick_device().startswith("cuda") else "cpu"
 
 
 def _device_name(device) -> str:

@@ -19,9 +19,9 @@ from tests.cli.conftest import run_cli
 BATCH, SEQ = 2, 48
 
 
-def saved_by_a_real_forward(model, batch: int, seq: int) -> int:
-    """Bytes autograd keeps in a real forward pass on CPU (distinct storages, parameters left out), plus the
-    logits and their gradient, as the plan counts them."""
+def saved_by_a_real_forward(model, batch: int, seq: int, device: str = "cpu") -> int:
+    """Bytes autograd keeps in a real forward pass (distinct storages, parameters left out), plus the logits and
+    their gradient, as the plan counts them."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     kept: dict[int, int] = {}
 
@@ -31,7 +31,7 @@ def saved_by_a_real_forward(model, batch: int, seq: int) -> int:
             kept[storage.data_ptr()] = storage.nbytes()
         return t
 
-    ids = torch.randint(0, 1000, (batch, seq))
+    ids = torch.randint(0, 1000, (batch, seq), device=device)
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         logits = model(input_ids=ids, labels=ids).logits
@@ -68,6 +68,34 @@ def test_activations_counted_on_meta_equal_what_a_real_forward_keeps(tiny_model_
     lora_run = model_for_training(RunConfig(model=str(tiny_model_dir), method="lora", dtype="fp32"), "cpu")
     layers, other = activation_bytes(meta_model(config), BATCH, SEQ, _lora_config(8, RunConfig.lora_targets))
     assert sum(layers) + other == saved_by_a_real_forward(lora_run, BATCH, SEQ)
+
+
+def test_on_cuda_fp32_grouped_query_attention_keeps_the_attention_weights():
+    """CUDA runs fp32 grouped-query attention in its math kernel (its flash kernel takes 16-bit inputs only, its
+    memory-efficient one no `enable_gqa`), which keeps each layer's batch x heads x length x length softmax
+    weights and the keys and values repeated to every head: the plan for a GPU counts them, over the CPU's fused
+    count, and not for bf16."""
+    config = model_config(DEFAULT_MODEL)  # SmolLM2: 9 query heads over 3 key-value heads
+    batch, length = 2, 256
+
+    def activations(dtype: str, devices: str) -> int:
+        return plan(config, "full", dtype, batch, length, max_memory=devices).bytes["activations"]
+
+    per_head = config.num_hidden_layers * batch * config.num_attention_heads * length * 4
+    weights = per_head * length
+    keys_and_values = 2 * per_head * config.hidden_size // config.num_attention_heads  # repeated to every head
+    extra = activations("fp32", "cuda:0=80GiB") - activations("fp32", "cpu=80GiB")
+    assert weights < extra <= weights + keys_and_values, (extra, weights, keys_and_values)
+    assert activations("bf16", "cuda:0=80GiB") == activations("bf16", "cpu=80GiB")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_the_count_equals_what_a_real_forward_keeps_there(tiny_model_dir):
+    config = model_config(str(tiny_model_dir))  # 4 query heads over 2 key-value heads
+    for dtype in (torch.float32, torch.bfloat16):
+        real = load_model(str(tiny_model_dir), "cuda", dtype=dtype)
+        layers, other = activation_bytes(meta_model(config, dtype), BATCH, 512, device_type="cuda")
+        assert sum(layers) + other == pytest.approx(saved_by_a_real_forward(real, BATCH, 512, "cuda"), rel=0.01)
 
 
 def test_the_peak_is_less_than_the_sum_and_checkpointing_and_quantization_shrink_it(tiny_model_dir):
