@@ -17,6 +17,7 @@ from lab.ship.export import GGUF_NOTE
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
 from lab.train.config import DTYPES
 from lab.train.hardware import model_shape, precision_sentence
+from lab.train.run_files import read_precision
 from lab.views import loss_curves, sentences, text_view
 
 SELECTED = "train_selected_run"
@@ -124,6 +125,13 @@ with st.expander("New run", expanded=not store.list()):
     accumulation = number(right, "Gradient accumulation", "grad_accum", 1, 256)
     max_length = number(right, "Max length (tokens)", "max_length", 8, 32768)
     seed = number(right, "Seed", "seed", 0, 2**31 - 1)
+    with right.expander("Larger than one GPU? Place the base over devices"):
+        max_memory = st.text_input(
+            "Max memory per device",
+            key="train-max-memory",
+            placeholder="e.g. cuda:0=20GiB,cuda:1=20GiB",
+            help=RunConfig.help_for("max_memory") + ". Empty: the whole model on one device.",
+        ).strip()
     if st.button("Train", type="primary"):
         config = RunConfig(
             model=app_state.model_ref(),
@@ -144,6 +152,7 @@ with st.expander("New run", expanded=not store.list()):
             seed=int(seed),
             device=st.session_state.get(app_state.DEVICE, DEFAULTS.device),
             dtype=dtype,
+            max_memory=max_memory,
             engine=engine,
             trust_remote_code=app_state.trust_remote_code(),
         )
@@ -188,6 +197,9 @@ def live_run() -> None:
         )
     elif run.active:
         st.progress(0.0, text="loading the model and tokenizing…")
+    placed = (read_precision(store.run_folder(run.id)) or {}).get("placement")
+    if placed:
+        st.caption(f"Placed by accelerate's device map: {app_state.markdown_text(placed)}.")
     if metrics:
         st.plotly_chart(
             app_state.styled(loss_curves(metrics, run.id)), theme=None, width="stretch", key=f"curve-{run.id}"

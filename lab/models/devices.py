@@ -82,6 +82,17 @@ def input_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def offloaded(model) -> list[str]:
+    """The modules of a device map whose weights accelerate offloaded: kept off the device that runs them (on
+    cpu beside a GPU, or on disk), their parameters on `meta` until their layer runs."""
+    modules = dict(model.named_modules())
+    return [
+        name
+        for name in getattr(model, "hf_device_map", None) or {}
+        if any(p.device.type == "meta" for p in modules.get(name, model).parameters())
+    ]
+
+
 def placement(model) -> list[tuple[str, list[str], int]]:
     """Where a model loaded with a device map sits: for each device, its top modules and their bytes."""
     device_map = getattr(model, "hf_device_map", None) or {"": str(next(model.parameters()).device)}
@@ -92,8 +103,9 @@ def placement(model) -> list[tuple[str, list[str], int]]:
         params = [p for p in modules.get(name, model).parameters() if id(p) not in counted]
         counted.update(id(p) for p in params)
         size = sum(p.numel() * p.element_size() for p in params)
-        names, total = by_device.get(str(device), ([], 0))
-        by_device[str(device)] = (names + [name or "(the whole model)"], total + size)
+        shown = f"cuda:{device}" if isinstance(device, int) else str(device)  # accelerate names a GPU by index
+        names, total = by_device.get(shown, ([], 0))
+        by_device[shown] = (names + [name or "(the whole model)"], total + size)
     return [(device, names, total) for device, (names, total) in by_device.items()]
 
 

@@ -16,6 +16,7 @@ from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
 from lab.labels.templates import MODEL_TEMPLATE, added_tokens, template_choices, with_template
+from lab.models.devices import parse_max_memory
 from lab.models.plan import LORA_TARGETS
 from lab.models.references import QUANTIZATIONS, load_tokenizer, quantization_of
 from lab.models.shipped import DEFAULT_MODEL
@@ -40,7 +41,7 @@ class RunConfig:
     How:            method (full | lora) with lora_r / lora_alpha / lora_targets; quantization of the frozen
                     base (none | 4bit | 8bit: QLoRA); engine (lab | trl)
     Schedule:       epochs, lr, batch_size, batch_tokens, grad_accum, max_length, seed
-    Where:          device, dtype
+    Where:          device, dtype, max_memory (the base across devices by accelerate's device map)
     Bookkeeping:    logging_steps, checkpoint_seconds, trust_remote_code
     """
 
@@ -80,6 +81,12 @@ class RunConfig:
     seed: int = _setting(42, "seed of the data order and of the LoRA adapter's initial weights")
     device: str = _setting("auto", "auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N | mps")
     dtype: str = _setting("auto", "auto: bf16 autocast where it measures faster than fp32 | bf16 | fp32")
+    max_memory: str = _setting(
+        "",
+        "place the base across devices with accelerate's device map, e.g. 'cuda:0=20GiB,cuda:1=20GiB': each layer "
+        "trains on the device it sits on (lab engine); a map that offloads layers (to cpu beside a GPU, or to "
+        "disk) is refused before training, since offloaded layers cannot train",
+    )
     engine: str = _setting("lab", "lab: the lab's fast loop | trl: TRL's SFTTrainer itself")
     logging_steps: int = _setting(1, "log the losses every this many optimizer steps")
     checkpoint_seconds: float = _setting(
@@ -127,6 +134,11 @@ class RunConfig:
                 "method lora to train adapters on it (QLoRA)",
             ),
             (
+                not self.max_memory or self.engine == "lab",
+                "max_memory places the model for the lab engine: pick engine lab (TRL's trainer takes several GPUs "
+                "through accelerate launch: python -m lab export --trl)",
+            ),
+            (
                 self.engine != "trl" or self.strategy in ("trl-completion", "trl-assistant"),
                 "engine trl trains with TRL's own labels: pick strategy trl-completion or trl-assistant",
             ),
@@ -134,6 +146,8 @@ class RunConfig:
         for ok, sentence in checks:
             if not ok:
                 raise LabError(sentence)
+        if self.max_memory:
+            parse_max_memory(self.max_memory)  # a spec it cannot read is named in its own sentence
         return self
 
     def check_base(self) -> RunConfig:

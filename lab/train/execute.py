@@ -17,7 +17,7 @@ import torch
 
 from lab.common import first_line, pad_id
 from lab.errors import LabError, TrainingFailed
-from lab.models.devices import pick_device
+from lab.models.devices import input_device, pick_device, placement_sentence
 from lab.train.batches import TrainingSet, training_items
 from lab.train.config import RunConfig, run_tokenizer
 from lab.train.engine import train_lab
@@ -84,9 +84,12 @@ def _train_with_lab(
 ) -> str:
     folder = store.run_folder(run_id)
     model = model_for_training(config, device)
+    placed = placement_sentence(model) if config.max_memory else None
+    if placed:  # batches go where the model takes its inputs: the device of its input embeddings
+        device = str(input_device(model))
     shape = model_shape(model.config)
     chosen = autocast_dtype(config.dtype, device, shape)
-    write_precision(folder, "bf16" if chosen else None, precision_sentence(config.dtype, device, shape))
+    write_precision(folder, "bf16" if chosen else None, precision_sentence(config.dtype, device, shape), placed)
     checkpoint_dir = folder / "checkpoint"
     resume = load_checkpoint(model, config, checkpoint_dir)
     if resume and "elapsed" not in resume:  # a checkpoint saved before it kept its time: the metrics did

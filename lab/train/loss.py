@@ -111,22 +111,25 @@ def weighted_loss(model, batch: Batch, measure: bool = True, autocast_dtype: tor
     with torch.autocast(device_type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
         hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         trained = batch.weights > 0
-        logits = head(hidden[trained])
-    ce = F.cross_entropy(logits.float(), batch.targets[trained], reduction="none")
-    weighted_sum = (ce * batch.weights[trained]).sum()
+        logits = head(hidden[trained.to(hidden.device)])  # a device map may end the decoder on another device
+    out = logits.device
+    ce = F.cross_entropy(logits.float(), batch.targets[trained].to(out), reduction="none")
+    weighted_sum = (ce * batch.weights[trained].to(out)).sum()
     parts = LossParts(weighted_sum, 0.0, 0, 0.0, 0)
     if not measure:
         return parts
     with torch.no_grad():
         measured = torch.zeros_like(batch.weights)
-        measured[trained] = ce.detach()
+        measured[trained] = ce.detach().to(measured.device)
         rest = batch.real & ~trained
         if rest.any():
             with torch.autocast(
                 device_type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
             ):
-                rest_logits = head(hidden[rest].detach())
-            measured[rest] = F.cross_entropy(rest_logits.float(), batch.targets[rest], reduction="none")
+                rest_logits = head(hidden[rest.to(hidden.device)].detach())
+            measured[rest] = F.cross_entropy(
+                rest_logits.float(), batch.targets[rest].to(rest_logits.device), reduction="none"
+            ).to(measured.device)
         prompt = batch.real & ~batch.completion
         done = batch.real & batch.completion
         parts.prompt_loss_sum, parts.prompt_count = float(measured[prompt].sum()), int(prompt.sum())

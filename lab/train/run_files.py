@@ -77,9 +77,11 @@ def drop_metrics_after(folder: Path, step: int) -> None:
     (folder / METRICS).write_text("".join(json.dumps(m) + "\n" for m in kept), encoding="utf-8")
 
 
-def write_precision(folder: Path, autocast: str | None, why: str) -> None:
-    """What a run trains in (`bf16` autocast, or None: fp32) and why, in words."""
-    (folder / PRECISION).write_text(json.dumps({"autocast": autocast, "why": why}))
+def write_precision(folder: Path, autocast: str | None, why: str, placement: str | None = None) -> None:
+    """What a run trains in (`bf16` autocast, or None: fp32) and why, in words; where its base sits when a
+    device map placed it."""
+    record = {"autocast": autocast, "why": why} | ({"placement": placement} if placement else {})
+    (folder / PRECISION).write_text(json.dumps(record))
 
 
 def read_precision(folder: Path) -> dict | None:

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from lab.errors import LabError
-from lab.models.devices import pick_device
+from lab.models.devices import offloaded, pick_device, placement_sentence
 from lab.models.references import load_model, model_config
 from lab.train.config import RunConfig
 from lab.train.hardware import autocast_dtype, model_shape, own_memory
@@ -20,6 +20,14 @@ def model_for_training(config: RunConfig, device: str):
     `quantization` (QLoRA) the frozen base's linear layers load in 4 or 8 bits, 4-bit ones computing in bf16
     where the machine runs bf16 faster (the same probe as autocast), and PEFT prepares it for k-bit training."""
     model = base_model(config, device, training=True)
+    if config.max_memory and offloaded(model):
+        raise LabError(
+            f"max memory {config.max_memory} leaves layers offloaded ({placement_sentence(model)}): "
+            "accelerate streams an offloaded layer's weights in for each forward, and such a layer cannot train "
+            "(between forwards its weights wait on the meta device, where PEFT puts its adapter too); give the "
+            "devices that compute room for every layer (python -m lab plan --max-memory shows the map), or shrink "
+            "the base with 4-bit quantization"
+        )
     quantized = getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None
     if quantized and config.method == "full":
         raise LabError("this model is quantized: its weights cannot be fully fine-tuned; pick method lora")
@@ -88,7 +96,8 @@ def load_checkpoint(model, config: RunConfig, folder: Path) -> dict | None:
 
 
 def base_model(config: RunConfig, device: str, training: bool = False):
-    """A run's base model as the run trains on it: fp32 master weights for training, or quantized (QLoRA)."""
+    """A run's base model as the run trains on it: fp32 master weights for training, or quantized (QLoRA); with
+    `max_memory`, placed across those devices by accelerate."""
     compute = torch.float32
     if config.quantization == "4bit":
         shape = model_shape(model_config(config.model, config.trust_remote_code))
@@ -99,6 +108,7 @@ def base_model(config: RunConfig, device: str, training: bool = False):
         dtype=compute if config.quantization != "none" else (torch.float32 if training else None),
         trust_remote_code=config.trust_remote_code,
         quantization=config.quantization,
+        max_memory=config.max_memory or None,
     )
 
 

@@ -145,3 +145,28 @@ def test_a_qlora_run_starts_from_the_page_with_the_bytes_it_saves(app_home, tiny
     wait_until(lambda: not store.get(run.id).active)
     run = store.get(run.id)
     assert (run.status, run.config.method, run.config.quantization) == ("done", "lora", "4bit")
+
+
+def test_a_run_placed_by_a_device_map_says_where_and_an_offloading_map_is_refused_in_words(app_home, tiny_model_dir):
+    at = open_app(TRAIN, model_input=str(tiny_model_dir))
+    {n.label: n for n in at.number_input}["Epochs"].set_value(1).run()
+    at.text_input(key="train-max-memory").set_value("cpu=1MiB,disk").run()
+    {b.label: b for b in at.button}["Train"].click().run()
+    store = RunStore(app_home)
+    [refused] = store.list()
+    wait_until(lambda: not store.get(refused.id).active)
+    assert store.get(refused.id).status == "failed"
+    at.run()
+    assert not at.exception
+    said = " ".join(plain(m.value) for m in at.markdown)
+    assert "max memory cpu=1MiB,disk leaves layers offloaded (disk: 1 module" in said and "cannot train" in said
+
+    at.text_input(key="train-max-memory").set_value("cpu=2GiB").run()
+    {b.label: b for b in at.button}["Train"].click().run()
+    placed = next(r for r in store.list() if r.id != refused.id)
+    wait_until(lambda: not store.get(placed.id).active)
+    assert store.get(placed.id).status == "done" and store.get(placed.id).config.max_memory == "cpu=2GiB"
+    at.run()
+    assert not at.exception
+    captions = [plain(c.value) for c in at.caption]
+    assert any(c.startswith("Placed by accelerate's device map: cpu: 1 module ((the whole model)), ") for c in captions)
