@@ -2,7 +2,8 @@
 same model, data, labels and epochs, one process.
 
     .venv/bin/python benchmarks/train_speed.py [--model smollm2-135m-instruct] [--tasks spanish reading]
-                                               [--epochs 15] [--rounds 2]
+                                               [--epochs 15] [--rounds 2] [--device cpu|cuda]
+                                               [--method full|lora|qlora4|qlora8]
 
 Baselines: TRL 1.16's `SFTTrainer` with completion-only loss on the same tokens (pre-tokenized rows with their
 `completion_mask`; its lm_head runs only at labelled positions), the lab's batch size and learning rate, bf16
@@ -34,7 +35,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 warnings.filterwarnings("ignore")
 
 
-def final_loss(model, items, pad_id) -> float:
+def final_loss(model, items, pad_id, device: str = "cpu") -> float:
     """Weighted loss over the whole set with the trained model (eval mode, no gradient)."""
     import torch
 
@@ -45,12 +46,12 @@ def final_loss(model, items, pad_id) -> float:
         total = weight = 0.0
         for item in items:
             batch = collate([item], pad_id)
-            total += float(weighted_loss(model, batch, measure=False).weighted_sum)
+            total += float(weighted_loss(model, batch.to(device), measure=False).weighted_sum)
             weight += batch.total_weight
     return total / weight
 
 
-def seed_trainer(model, items, epochs: int) -> float:
+def seed_trainer(model, items, epochs: int, device: str) -> float:
     """Seed 000's loop: HF Trainer, batch 1, fp32; returns seconds spent in train()."""
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
@@ -72,7 +73,7 @@ def seed_trainer(model, items, epochs: int) -> float:
             report_to=[],
             save_strategy="no",
             disable_tqdm=True,
-            use_cpu=True,
+            use_cpu=device == "cpu",
         )
         trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows))
         start = time.perf_counter()
@@ -80,7 +81,7 @@ def seed_trainer(model, items, epochs: int) -> float:
         return time.perf_counter() - start
 
 
-def trl_sft(model, items, config, tokenizer, bf16: bool) -> float:
+def trl_sft(model, items, config, tokenizer, bf16: bool, device: str) -> float:
     """TRL's SFTTrainer at its best here; returns seconds spent in train()."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -94,7 +95,7 @@ def trl_sft(model, items, config, tokenizer, bf16: bool) -> float:
             learning_rate=config.lr,
             completion_only_loss=True,
             bf16=bf16,
-            use_cpu=True,
+            use_cpu=device == "cpu",
             max_length=None,
             seed=1,
             report_to=[],
@@ -121,22 +122,35 @@ def training_flops(model, items, epochs: int) -> float:
     return epochs * (6 * decoder * tokens + 6 * head * trained + attention)
 
 
-def ceiling(shape, dtype) -> float:
+def ceiling(shape, dtype, device: str) -> float:
     """FLOP/s of the model's MLP-shaped matrix product in `dtype` on this machine (median of 7)."""
     import statistics
+
+    import torch
 
     from lab.train.hardware import time_matmul
 
     m, k, n = shape
-    times = [time_matmul(dtype, 5, shape) / 5 for _ in range(7)]
+    if device == "cpu":
+        times = [time_matmul(dtype, 5, shape) / 5 for _ in range(7)]
+    else:  # a GPU runs products asynchronously: time 50 of them between two synchronizations
+        a, b = torch.randn(m, k, dtype=dtype, device=device), torch.randn(k, n, dtype=dtype, device=device)
+        times = []
+        for _ in range(7):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(50):
+                a @ b
+            torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) / 50)
     return 2 * m * k * n / statistics.median(times)
 
 
-def lab_engine(model, items, config, pad_id) -> float:
+def lab_engine(model, items, config, pad_id, device: str) -> float:
     from lab.train.engine import train_lab
 
     start = time.perf_counter()
-    train_lab(model, items, config, "cpu", lambda report: True, pad_id)
+    train_lab(model, items, config, device, lambda report: True, pad_id)
     return time.perf_counter() - start
 
 
@@ -147,6 +161,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--strategy", default="special-mask")
     parser.add_argument("--engines", nargs="+", default=["TRL SFTTrainer", "seed Trainer", "lab engine"])
+    parser.add_argument("--device", default="cpu", help="cpu | cuda: where every engine trains")
+    parser.add_argument(
+        "--method",
+        default="full",
+        choices=["full", "lora", "qlora4", "qlora8"],
+        help="what every engine trains: the whole model, or a LoRA adapter on an fp32 or 4/8-bit base",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -172,18 +193,28 @@ def main() -> None:
     tokenizer = load_tokenizer(args.model)
     pad_id = tokenizer.pad_token_id
     shape = model_shape(model_config(args.model))
-    dtype = autocast_dtype("auto", "cpu", shape)
-    cpu = bf16_probe(shape).machine
-    print(f"{cpu}; {platform.machine()}, {os.cpu_count()} cores; model {args.model}")
-    print(f"bf16 probe: {bf16_probe(shape).sentence()}")
-    peak = ceiling(shape, dtype or torch.float32)
+    dtype = autocast_dtype("auto", args.device, shape)
+    if args.device == "cpu":
+        machine = f"{bf16_probe(shape).machine}; {platform.machine()}, {os.cpu_count()} cores"
+        print(f"{machine}; model {args.model}, {args.method}")
+        print(f"bf16 probe: {bf16_probe(shape).sentence()}")
+    else:
+        print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; model {args.model}, {args.method}")
+    peak = ceiling(shape, dtype or torch.float32, args.device)
     print(f"ceiling: {peak / 1e9:.0f} GFLOP/s ({'bf16' if dtype else 'fp32'} products at {shape})")
     print(
         f"{'task':<9} {'engine':<15} {'tokens':>7} {'seconds':>8} {'tokens/s':>9} {'final loss':>11} "
         f"{'x TRL':>6} {'x seed':>7} {'ceiling':>8}"
     )
     for task in args.tasks:
-        config = RunConfig(model=args.model, format="classic", strategy=args.strategy, epochs=args.epochs)
+        config = RunConfig(
+            model=args.model,
+            format="classic",
+            strategy=args.strategy,
+            epochs=args.epochs,
+            method="full" if args.method == "full" else "lora",
+            quantization={"qlora4": "4bit", "qlora8": "8bit"}.get(args.method, "none"),
+        )
         items = training_items(load_sample(task), tokenizer, config).items
         tokens = sum(len(i) for i in items) * args.epochs
         seconds: dict[str, list[float]] = {engine: [] for engine in args.engines}
@@ -192,24 +223,26 @@ def main() -> None:
             order = args.engines[round_ % len(args.engines) :] + args.engines[: round_ % len(args.engines)]
             for engine in order:
                 torch.manual_seed(0)
-                model = model_for_training(config, "cpu")
-                flops = training_flops(model, items, args.epochs)
+                model = model_for_training(config, args.device)
+                # the count is a full fine-tune's: an adapter's backward skips the frozen weights' gradients
+                flops = training_flops(model, items, args.epochs) if args.method == "full" else 0.0
                 if engine == "seed Trainer":
-                    took = seed_trainer(model, items, args.epochs)
+                    took = seed_trainer(model, items, args.epochs, args.device)
                 elif engine == "TRL SFTTrainer":
-                    took = trl_sft(model, items, config, tokenizer, bf16=dtype is not None)
+                    took = trl_sft(model, items, config, tokenizer, dtype is not None, args.device)
                 else:
-                    took = lab_engine(model, items, config, pad_id)
+                    took = lab_engine(model, items, config, pad_id, args.device)
                 seconds[engine].append(took)
-                losses[engine] = final_loss(model, items, pad_id)
+                losses[engine] = final_loss(model, items, pad_id, args.device)
                 del model
         mean = {engine: sum(times) / len(times) for engine, times in seconds.items()}
         for engine, took in mean.items():
             each = "/".join(f"{t:.1f}" for t in seconds[engine])
             vs = {b: f"{mean[b] / took:.2f}x" if b in mean else "-" for b in ("TRL SFTTrainer", "seed Trainer")}
+            share = f"{flops / took / peak:.0%}" if flops else "-"
             print(
                 f"{task:<9} {engine:<15} {tokens:7d} {took:8.1f} {tokens / took:9.0f} {losses[engine]:11.1e} "
-                f"{vs['TRL SFTTrainer']:>6} {vs['seed Trainer']:>7} {flops / took / peak:7.0%}   (each: {each} s)"
+                f"{vs['TRL SFTTrainer']:>6} {vs['seed Trainer']:>7} {share:>8}   (each: {each} s)"
             )
 
 
