@@ -162,6 +162,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="special-mask")
     parser.add_argument("--engines", nargs="+", default=["TRL SFTTrainer", "seed Trainer", "lab engine"])
     parser.add_argument("--device", default="cpu", help="cpu | cuda: where every engine trains")
+    parser.add_argument("--logging-steps", type=int, default=1, help="the lab engine's: it measures losses then")
+    parser.add_argument("--batch-tokens", type=int, default=512, help="the lab engine's token budget per batch")
     parser.add_argument(
         "--method",
         default="full",
@@ -214,6 +216,8 @@ def main() -> None:
             epochs=args.epochs,
             method="full" if args.method == "full" else "lora",
             quantization={"qlora4": "4bit", "qlora8": "8bit"}.get(args.method, "none"),
+            logging_steps=args.logging_steps,
+            batch_tokens=args.batch_tokens,
         )
         items = training_items(load_sample(task), tokenizer, config).items
         tokens = sum(len(i) for i in items) * args.epochs
