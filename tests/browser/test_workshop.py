@@ -77,8 +77,9 @@ def train_from_the_page(tab, store, strategy: str) -> str:
     tab.get_by_text("New run").first.wait_for(timeout=60_000)
     settle(tab)
     form = tab.get_by_test_id("stExpander").filter(has_text="New run").first
-    if form.get_by_test_id("stExpanderDetails").get_attribute("inert") is not None:
-        form.locator("summary").click()  # the form folds away once there are runs
+    # .first: the form's own fold, not the "Larger than one GPU?" one inside it
+    if form.get_by_test_id("stExpanderDetails").first.get_attribute("inert") is not None:
+        form.locator("summary").first.click()  # the form folds away once there are runs
         tab.wait_for_function(
             "() => !document.querySelector('[data-testid=stExpanderDetails]').hasAttribute('inert')", timeout=10_000
         )
