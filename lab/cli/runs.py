@@ -166,8 +166,10 @@ def run_runs(args) -> int:
         run = store.get(args.run_id)
         out = run_json(run, store) | {"metrics": store.metrics(run.id)}
         precision = read_precision(store.run_folder(run.id))
-        shown = f"\nprecision: {precision['why']}" if precision and not args.json else ""
-        if precision and precision.get("placement") and not args.json:
-            shown += f"\nplacement: {precision['placement']}"
+        shown = ""
+        if precision and not args.json:
+            shown = f"\nprecision: {precision['why']}" + (
+                f"\nplacement: {precision['placement']}" if precision.get("placement") else ""
+            )
         print(json.dumps(out) if args.json else run_line(run, store) + shown + "\n" + json.dumps(run.config.to_json()))
     return EXIT_OK

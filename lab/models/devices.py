@@ -72,13 +72,18 @@ def parse_max_memory(text: str) -> tuple[dict, bool]:
     return memory, disk
 
 
+def device_name(device) -> str:
+    """A device as the lab writes it: accelerate names a GPU by its index (0 -> `cuda:0`)."""
+    return f"cuda:{device}" if isinstance(device, int) else str(device)
+
+
 def input_device(model) -> torch.device:
     """Where a model takes its inputs: for a model placed by a device map, the device accelerate runs its
     input embeddings on (offloaded weights sit on `meta` until their layer runs), else its weights' device."""
     hook = getattr(model.get_input_embeddings(), "_hf_hook", None)
     device = getattr(hook, "execution_device", None)
     if device is not None:
-        return torch.device(f"cuda:{device}" if isinstance(device, int) else device)
+        return torch.device(device_name(device))
     return next(model.parameters()).device
 
 
@@ -103,9 +108,8 @@ def placement(model) -> list[tuple[str, list[str], int]]:
         params = [p for p in modules.get(name, model).parameters() if id(p) not in counted]
         counted.update(id(p) for p in params)
         size = sum(p.numel() * p.element_size() for p in params)
-        shown = f"cuda:{device}" if isinstance(device, int) else str(device)  # accelerate names a GPU by index
-        names, total = by_device.get(shown, ([], 0))
-        by_device[shown] = (names + [name or "(the whole model)"], total + size)
+        names, total = by_device.get(device_name(device), ([], 0))
+        by_device[device_name(device)] = (names + [name or "(the whole model)"], total + size)
     return [(device, names, total) for device, (names, total) in by_device.items()]
 
 

@@ -30,7 +30,7 @@ import torch
 
 from lab.errors import ModelError
 from lab.models.activations import activation_bytes, decoder_layers
-from lab.models.devices import parse_max_memory, pick_device
+from lab.models.devices import device_name, parse_max_memory, pick_device
 from lab.models.references import model_config
 
 PLAN_METHODS = ("full", "lora", "qlora4", "qlora8")
@@ -283,7 +283,7 @@ def _placement(model, linears, quantization: str, share: float, max_memory: str 
     from accelerate.utils import CustomDtype, convert_file_size_to_int
 
     memory, disk = parse_max_memory(max_memory)
-    capacity = {_device_name(d): convert_file_size_to_int(size) for d, size in memory.items()}
+    capacity = {device_name(d): convert_file_size_to_int(size) for d, size in memory.items()}
     budget = {d: int(convert_file_size_to_int(size) * share) for d, size in memory.items()}
     if disk:
         budget["disk"] = 2**60
@@ -296,7 +296,7 @@ def _placement(model, linears, quantization: str, share: float, max_memory: str 
             dtype=torch.float32 if quantized else _TORCH_DTYPES[dtype],
             special_dtypes={f"{n}.weight": quantized for n in linears} if quantized else None,
         )
-    return capacity, {name: _device_name(d) for name, d in device_map.items()}
+    return capacity, {name: device_name(d) for name, d in device_map.items()}
 
 
 @contextlib.contextmanager
@@ -319,10 +319,6 @@ def _device_type(max_memory: str | None) -> str:
     if max_memory:
         return "cuda" if any(isinstance(d, int) for d in parse_max_memory(max_memory)[0]) else "cpu"
     return "cuda" if pick_device().startswith("cuda") else "cpu"
-
-
-def _device_name(device) -> str:
-    return f"cuda:{device}" if isinstance(device, int) else str(device)
 
 
 def peak(parts: dict[str, int]) -> int:
