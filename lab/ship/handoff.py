@@ -204,6 +204,8 @@ trl sft --config sft.yaml "$@"
 # For this model ({parameters / 1e6:.0f}M parameters): {_which_launcher(parameters)}.
 # On CPUs, two processes over gloo (a rehearsal of the hand-off):
 #   trl sft --config sft.yaml --use_cpu true --bf16 false --multi_gpu --num_processes 2
+# torch's gloo teardown can hang after "Model saved" (pytorch/pytorch#56297): output/ is then complete,
+# and Ctrl-C ends the ranks (here within about 30 s).
 """
 
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from lab.data import load_sample
 from lab.labels import label_all, tokenize_example
 from lab.models import load_tokenizer
@@ -78,7 +80,9 @@ def test_a_strategy_trl_cannot_express_says_what_differs(store, tiny_model_dir, 
 
 
 def spied_cli(folder: Path, *args: str, timeout: int = 420) -> tuple[subprocess.CompletedProcess, dict]:
-    """`launch.sh ARGS` (the real `trl sft` CLI), every batch TRL's collator builds written per rank."""
+    """`launch.sh ARGS` (the real `trl sft` CLI), every batch TRL's collator builds written per rank. A run
+    still going after `timeout` seconds is killed with every process it started (torchrun starts its ranks in
+    sessions of their own) and comes back with returncode None."""
     batches = folder / "batches"
     batches.mkdir()
     env = {
@@ -88,11 +92,18 @@ def spied_cli(folder: Path, *args: str, timeout: int = 420) -> tuple[subprocess.
         "PATH": f"{TRL.parent}{os.pathsep}{os.environ['PATH']}",
         "HF_HUB_OFFLINE": "1",
     }
-    result = subprocess.run(
-        ["bash", str(folder / "launch.sh"), *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    command = ["bash", str(folder / "launch.sh"), *args]
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = launcher.communicate(timeout=timeout)
+        returncode = launcher.returncode
+    except subprocess.TimeoutExpired:
+        for process in [*psutil.Process(launcher.pid).children(recursive=True), launcher]:
+            process.kill()
+        stdout, stderr = launcher.communicate()
+        returncode = None
     seen = {p.stem: [json.loads(line) for line in p.read_text().splitlines()] for p in batches.glob("*.jsonl")}
-    return result, seen
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr), seen
 
 
 def lab_labels(store, run_id: str) -> dict[tuple, list]:
@@ -122,16 +133,26 @@ def test_two_cpu_processes_through_accelerate_each_train_their_own_shard(store, 
     from transformers import AutoModelForCausalLM
 
     run_id = finished(store, tiny_model_dir, sample="explain", strategy="trl-completion", batch_size=1, epochs=1)
-    write_handoff(trl_handoff(store, run_id), tmp_path)
-    start = time.monotonic()
-    result, seen = spied_cli(tmp_path, "--use_cpu", "true", "--bf16", "false", "--multi_gpu", "--num_processes", "2")
-    took = time.monotonic() - start
-    assert result.returncode == 0, result.stderr[-3000:]
+    for attempt in (1, 2):
+        folder = tmp_path / f"attempt{attempt}"
+        write_handoff(trl_handoff(store, run_id), folder)
+        start = time.monotonic()
+        result, seen = spied_cli(
+            folder, "--use_cpu", "true", "--bf16", "false", "--multi_gpu", "--num_processes", "2", timeout=150
+        )
+        took = time.monotonic() - start
+        if not (result.returncode is None and "Model saved" in result.stdout):
+            break
+        # torch's own teardown deadlock, after TRL trained and saved (pytorch/pytorch#56297): a rank's DDP
+        # reducer frees the gloo group holding the GIL while a gloo thread waits for the GIL. Measured here: 2
+        # hangs in 13 runs with the file cache dropped before each, none in 39 warm; launch.sh's comment says so.
+        print(f"attempt {attempt}: torch's gloo teardown hung after the model was saved; once more")
+    assert result.returncode == 0, f"exit {result.returncode} (None: still going, killed)\n{result.stderr[-3000:]}"
     assert sorted(seen) == ["rank0", "rank1"]  # both ranks trained
     shards = [{tuple(b["input_ids"]) for b in seen[rank]} for rank in ("rank0", "rank1")]
     assert [len(seen["rank0"]), len(seen["rank1"])] == [4, 4]  # one epoch of 8 examples, batch 1, two ranks
     assert len(shards[0]) == len(shards[1]) == 4 and not shards[0] & shards[1]  # each on its own half
     expected = lab_labels(store, run_id)
     assert all(expected[tuple(b["input_ids"])] == b["labels"] for rank in seen for b in seen[rank])
-    assert AutoModelForCausalLM.from_pretrained(tmp_path / "output") is not None
+    assert AutoModelForCausalLM.from_pretrained(folder / "output") is not None
     print(f"two-process CPU run through accelerate: {took:.0f} s")
