@@ -9,8 +9,9 @@ and no weight downloaded.
     activations  counted, not guessed: a forward pass of the meta model at the batch's shape records every
                  tensor autograd keeps for the backward (attention as the planned device's kernel keeps it: a
                  fused kernel's log-sum-exp per row, or the sequence x sequence weights where CUDA runs its math
-                 kernel: fp32 with grouped-query attention), plus the logits and their gradient; with gradient
-                 checkpointing, each layer's input and one layer's recomputed activations instead of every layer's
+                 kernel: fp32 with grouped-query attention), plus the logits and their gradient, plus the input
+                 each bitsandbytes 8-bit layer keeps on its autograd node; with gradient checkpointing, each
+                 layer's input and one layer's recomputed activations instead of every layer's
 
 The total is the peak of a training step, which is less than the sum: weights and AdamW's moments live
 throughout, but the backward frees each layer's activations as it makes that layer's gradients, so the step
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from lab.errors import ModelError
-from lab.models.activations import activation_bytes, decoder_layers
+from lab.models.activations import activation_bytes, decoder_layers, quantized_linears
 from lab.models.devices import device_name, parse_max_memory, pick_device
 from lab.models.references import model_config
 
@@ -41,7 +42,8 @@ _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 ACTIVATIONS_HOW = (
     "counted on the meta device: one forward pass at this batch's shape records every tensor autograd keeps for "
     "the backward (attention as the device's kernel keeps it: fused kernels a log-sum-exp per row, CUDA's math "
-    "kernel for fp32 grouped-query attention the sequence x sequence weights), plus the logits and their gradient"
+    "kernel for fp32 grouped-query attention the sequence x sequence weights), plus the logits and their gradient "
+    "and, in 8-bit, the input each quantized layer keeps"
 )
 
 
@@ -113,12 +115,6 @@ def meta_model(config, dtype: torch.dtype = torch.float32):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     model.tie_weights()  # a tied lm_head is the embedding: one tensor
     return model
-
-
-def quantized_linears(model) -> dict[str, torch.nn.Linear]:
-    """The linear layers bitsandbytes quantizes as the model loads: all but the output projection."""
-    output = model.get_output_embeddings()
-    return {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not output}
 
 
 def quantized_bytes(linears, quantization: str) -> int:
@@ -198,7 +194,7 @@ def plan(
             batch_size,
             seq_len,
             _lora_config(lora_r, lora_targets) if lora else None,
-            bool(linears),
+            quantization,
             _device_type(max_memory),
         )
     if gradient_checkpointing:  # each layer keeps its input; one layer's activations are rebuilt at a time

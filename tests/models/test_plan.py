@@ -70,6 +70,52 @@ def test_activations_counted_on_meta_equal_what_a_real_forward_keeps(tiny_model_
     assert sum(layers) + other == saved_by_a_real_forward(lora_run, BATCH, SEQ)
 
 
+def kept_by_a_real_forward(model, batch: int, seq: int) -> int:
+    """Bytes a real forward pass leaves alive for the backward: the saved tensors and every tensor an autograd
+    node holds as an attribute (a custom Function's `ctx.A`, which no saved-tensor hook sees); parameters left
+    out, distinct storages, the logits and their gradient as the plan counts them."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept: dict[int, int] = {}
+
+    def add(t):
+        if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in params:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        elif isinstance(t, (tuple, list)):
+            for item in t:
+                add(item)
+        return t
+
+    ids = torch.randint(0, 1000, (batch, seq))
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(add, lambda t: t):
+        logits = model(input_ids=ids, labels=ids).logits
+    nodes, seen = [logits.grad_fn], set()
+    while nodes:
+        node = nodes.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            for value in getattr(node, "__dict__", {}).values():
+                add(value)
+            nodes += [n for n, _ in node.next_functions]
+    return sum(kept.values()) + 2 * logits.numel() * logits.element_size()
+
+
+def test_bitsandbytes_8bit_layers_keep_their_input_and_the_plan_counts_it(tiny_model_dir):
+    """bitsandbytes' 8-bit matmul keeps its input on the autograd node though the weight is frozen; 4-bit keeps
+    none. What real QLoRA forwards keep beyond 4-bit is what the plan adds for 8-bit, to the byte."""
+    config = model_config(str(tiny_model_dir))
+    lora = _lora_config(8, RunConfig.lora_targets)
+    real, planned = {}, {}
+    for quantization in ("4bit", "8bit"):
+        run = RunConfig(model=str(tiny_model_dir), method="lora", quantization=quantization, dtype="fp32")
+        real[quantization] = kept_by_a_real_forward(model_for_training(run, "cpu"), BATCH, SEQ)
+        layers, other = activation_bytes(meta_model(config), BATCH, SEQ, lora, quantization)
+        planned[quantization] = sum(layers) + other
+    inputs = BATCH * SEQ * 4 * (3 * config.hidden_size + config.intermediate_size) * config.num_hidden_layers
+    assert real["8bit"] - real["4bit"] == planned["8bit"] - planned["4bit"] > 0
+    assert planned["8bit"] - planned["4bit"] <= inputs  # at most the inputs of q/k/v, o, gate/up and down
+
+
 def test_on_cuda_fp32_grouped_query_attention_keeps_the_attention_weights():
     """CUDA runs fp32 grouped-query attention in its math kernel (its flash kernel takes 16-bit inputs only, its
     memory-efficient one no `enable_gqa`), which keeps each layer's batch x heads x length x length softmax
