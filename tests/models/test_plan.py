@@ -19,22 +19,33 @@ from tests.cli.conftest import run_cli
 BATCH, SEQ = 2, 48
 
 
-def saved_by_a_real_forward(model, batch: int, seq: int, device: str = "cpu") -> int:
-    """Bytes autograd keeps in a real forward pass (distinct storages, parameters left out), plus the logits and
-    their gradient, as the plan counts them."""
+def kept_by_a_real_forward(model, batch: int, seq: int, device: str = "cpu") -> int:
+    """Bytes a real forward pass leaves alive for the backward: the saved tensors and every tensor an autograd
+    node holds as an attribute (a custom Function's `ctx.A`, which no saved-tensor hook sees); parameters left
+    out, distinct storages, the logits and their gradient as the plan counts them."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     kept: dict[int, int] = {}
 
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            kept[storage.data_ptr()] = storage.nbytes()
+    def add(t):
+        if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in params:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        elif isinstance(t, (tuple, list)):
+            for item in t:
+                add(item)
         return t
 
     ids = torch.randint(0, 1000, (batch, seq), device=device)
     model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(add, lambda t: t):
         logits = model(input_ids=ids, labels=ids).logits
+    nodes, seen = [logits.grad_fn], set()
+    while nodes:
+        node = nodes.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            for value in getattr(node, "__dict__", {}).values():
+                add(value)
+            nodes += [n for n, _ in node.next_functions]
     return sum(kept.values()) + 2 * logits.numel() * logits.element_size()
 
 
@@ -61,43 +72,13 @@ def test_activations_counted_on_meta_equal_what_a_real_forward_keeps(tiny_model_
     config = model_config(str(tiny_model_dir))
     real = load_model(str(tiny_model_dir), "cpu", dtype=torch.float32)
     layers, other = activation_bytes(meta_model(config), BATCH, SEQ)
-    assert sum(layers) + other == saved_by_a_real_forward(real, BATCH, SEQ)
+    assert sum(layers) + other == kept_by_a_real_forward(real, BATCH, SEQ)
     assert len(layers) == config.num_hidden_layers and layers[0] >= layers[-1] > 0  # layer 0 keeps the rotary tables
 
     # with the adapters a run attaches
     lora_run = model_for_training(RunConfig(model=str(tiny_model_dir), method="lora", dtype="fp32"), "cpu")
     layers, other = activation_bytes(meta_model(config), BATCH, SEQ, _lora_config(8, RunConfig.lora_targets))
-    assert sum(layers) + other == saved_by_a_real_forward(lora_run, BATCH, SEQ)
-
-
-def kept_by_a_real_forward(model, batch: int, seq: int) -> int:
-    """Bytes a real forward pass leaves alive for the backward: the saved tensors and every tensor an autograd
-    node holds as an attribute (a custom Function's `ctx.A`, which no saved-tensor hook sees); parameters left
-    out, distinct storages, the logits and their gradient as the plan counts them."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    kept: dict[int, int] = {}
-
-    def add(t):
-        if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in params:
-            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        elif isinstance(t, (tuple, list)):
-            for item in t:
-                add(item)
-        return t
-
-    ids = torch.randint(0, 1000, (batch, seq))
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(add, lambda t: t):
-        logits = model(input_ids=ids, labels=ids).logits
-    nodes, seen = [logits.grad_fn], set()
-    while nodes:
-        node = nodes.pop()
-        if node is not None and node not in seen:
-            seen.add(node)
-            for value in getattr(node, "__dict__", {}).values():
-                add(value)
-            nodes += [n for n, _ in node.next_functions]
-    return sum(kept.values()) + 2 * logits.numel() * logits.element_size()
+    assert sum(layers) + other == kept_by_a_real_forward(lora_run, BATCH, SEQ)
 
 
 def test_bitsandbytes_8bit_layers_keep_their_input_and_the_plan_counts_it(tiny_model_dir):
@@ -141,7 +122,7 @@ def test_on_cuda_the_count_equals_what_a_real_forward_keeps_there(tiny_model_dir
     for dtype in (torch.float32, torch.bfloat16):
         real = load_model(str(tiny_model_dir), "cuda", dtype=dtype)
         layers, other = activation_bytes(meta_model(config, dtype), BATCH, 512, device_type="cuda")
-        assert sum(layers) + other == pytest.approx(saved_by_a_real_forward(real, BATCH, 512, "cuda"), rel=0.01)
+        assert sum(layers) + other == pytest.approx(kept_by_a_real_forward(real, BATCH, 512, "cuda"), rel=0.01)
 
 
 def test_the_peak_is_less_than_the_sum_and_checkpointing_and_quantization_shrink_it(tiny_model_dir):
