@@ -13,9 +13,10 @@ from lab.common import lab_home
 from lab.data import Example
 from lab.data.examples import example_to_row
 from lab.labels import LabelSettings, completion_flags, label_example, tokenize_example
-from lab.look import greedy_answer, inspect_example, question_prompt
+from lab.look import greedy_answer, inspect_example
+from lab.look.run_models import run_prompt
 from lab.ship import trl_handoff
-from lab.train import RunStore, load_trained, runner_for
+from lab.train import RunConfig, RunStore, load_trained, runner_for
 from lab.train.store import StoreError
 
 # Sentences of stores rebuilt from their run folders in this process, by lab home: every viewer is told once.
@@ -28,6 +29,7 @@ def page_store() -> RunStore | None:
     home); a store that was rebuilt from the run folders is said once per viewer."""
     try:
         store = run_store()
+        store.mark_interrupted()  # runs whose process died read interrupted before the page lists them
     except StoreError as e:
         st.error(f"The run store cannot be used: {app_state.markdown_text(str(e))}.")
         return None
@@ -81,21 +83,21 @@ def _positions(run_id: str, weights: str | None, content: str, top_k: int, _exam
     return positions, labels
 
 
-def answer_for(run_id: str | None, question: str, model: str, fmt: str) -> str:
-    """The greedy answer to a question asked in `fmt`: a run's fine-tuned model, or with None the base `model`
-    (cached per run and version of its weights)."""
+def answer_for(config: RunConfig, run_id: str | None, question: str) -> str:
+    """The greedy answer to a question asked as a run with `config` was trained (its format and chat template,
+    lab.look.run_models): run `run_id`'s fine-tuned model, or with None the base it started from (cached per
+    run, version of its weights, settings and question)."""
     weights = run_store().weights_version(run_id) if run_id else None
-    template = run_store().get(run_id).config.template if run_id else app_state.template()
-    return _answer(run_id, weights, question, model, fmt, template)
+    return _answer(json.dumps(config.to_json(), sort_keys=True), run_id, weights, question)
 
 
 @st.cache_data(show_spinner="Answering…", max_entries=64)
-def _answer(run_id: str | None, weights: str | None, question: str, model: str, fmt: str, template: str) -> str:
-    trust = run_store().get(run_id).config.trust_remote_code if run_id else app_state.trust_remote_code()
-    tokenizer = app_state.templated_tokenizer(model, trust, template)
-    prompt = question_prompt(question, tokenizer, fmt)
-    chosen = trained_model_for(run_id) if run_id else app_state.model_for(model, "cpu", trust)
-    return greedy_answer(chosen, tokenizer, prompt, fmt)
+def _answer(config_json: str, run_id: str | None, weights: str | None, question: str) -> str:
+    config = RunConfig.from_json(json.loads(config_json))
+    tokenizer = app_state.templated_tokenizer(config.model, config.trust_remote_code, config.template)
+    prompt = run_prompt(config, question)
+    chosen = trained_model_for(run_id) if run_id else app_state.model_for(config.model, "cpu", config.trust_remote_code)
+    return greedy_answer(chosen, tokenizer, prompt, config.format)
 
 
 def handoff_for(run_id: str):

@@ -22,8 +22,8 @@ class Lease:
     """Renews the leases of the runs a process holds, every sixth of a lease, from a thread of its own (so
     loading a model or a long step never lets them lapse)."""
 
-    def __init__(self, store, held: Callable[[], Iterable[str]]):
-        self.store, self.held = store, held
+    def __init__(self, store, held: Callable[[], Iterable[str]], expire_others: bool = False):
+        self.store, self.held, self.expire_others = store, held, expire_others
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="sft-lab-lease", daemon=True)
 
@@ -39,5 +39,7 @@ class Lease:
         while not self._done.wait(lease_seconds() / 6):
             try:
                 self.store.beat(self.held())
+                if self.expire_others:  # an app that is up marks dead processes' runs without a page open
+                    self.store.mark_interrupted()
             except LabError:  # a full disk for a moment: the next renewal tries again
                 continue

@@ -224,7 +224,7 @@ class RunStore:
         return read_jsonl(path)
 
     def get(self, run_id: str) -> Run:
-        self.mark_interrupted()
+        """A run as stored (a read: runs whose lease lapsed stay as they are until `mark_interrupted`)."""
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
@@ -232,7 +232,7 @@ class RunStore:
         return self._run(row)
 
     def list(self) -> list[Run]:
-        self.mark_interrupted()
+        """Every run, newest first (a read, like `get`)."""
         with self._connect() as db:
             return [self._run(row) for row in db.execute("SELECT * FROM runs ORDER BY created DESC")]
 
@@ -329,7 +329,8 @@ class RunStore:
 
     def mark_interrupted(self) -> list[str]:
         """Runs whose holder stopped renewing their lease (a process killed, or gone) become `interrupted`,
-        with a sentence saying what a resume will train again."""
+        with a sentence saying what a resume will train again. Called where runs are looked at: a page opening
+        the store, `python -m lab runs`, and an app's runner every time it renews its own leases."""
         cutoff = time.time() - lease_seconds()
         with self._connect() as db:
             expired = db.execute(
