@@ -172,9 +172,21 @@ if st.session_state.get(SELECTED) not in ids:
 active = any(r.active for r in runs)
 
 
-@st.fragment(run_every=1.0 if active else None)
+LIVE_SECONDS = 2.0  # how often the live view redraws while anything trains
+
+
+@st.fragment(run_every=LIVE_SECONDS if active else None)
+def live_view() -> None:
+    """The selected run and the runs table, redrawn every LIVE_SECONDS while anything trains; the rest of the
+    page stays usable. One fragment: each redraw is one script run."""
+    store.mark_interrupted()  # a run whose process died while this page watched it reads interrupted
+    live_run()
+    st.subheader("Runs")
+    runs_table()
+
+
 def live_run() -> None:
-    """The selected run, redrawn every second while anything trains; the rest of the page stays usable."""
+    """The selected run: its status, progress, placement and loss curves."""
     run = store.get(st.session_state[SELECTED])
     metrics = store.metrics(run.id)
     last = metrics[-1] if metrics else {}
@@ -210,12 +222,6 @@ def live_run() -> None:
         st.rerun()  # everything finished: redraw the whole page once and stop polling
 
 
-live_run()
-
-st.subheader("Runs")
-
-
-@st.fragment(run_every=1.0 if active else None)
 def runs_table() -> None:
     """Every run with its progress and last losses, redrawn with the live view while anything trains."""
     runs_now = store.list()
@@ -262,7 +268,7 @@ def runs_table() -> None:
         st.rerun()
 
 
-runs_table()
+live_view()
 run = store.get(st.session_state[SELECTED])
 actions = st.columns(3)
 if run.status in RESUMABLE and actions[0].button(
@@ -283,8 +289,8 @@ if run.status in WITH_WEIGHTS and final.is_dir():
     heldout = load_sample("spanish_heldout")[0]
     question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
     if st.button("Answer with both"):
-        base = app_runs.answer_for(None, question, run.config.model, run.config.format)
-        tuned = app_runs.answer_for(run.id, question, run.config.model, run.config.format)
+        base = app_runs.answer_for(run.config, None, question)  # asked as the run is: its format and template
+        tuned = app_runs.answer_for(run.config, run.id, question)
         specials = special_token_strings(app_state.tokenizer_for(run.config.model, run.config.trust_remote_code))
         left, right = st.columns(2)
         left.markdown("**Base model**")
