@@ -112,9 +112,11 @@ if st.session_state.get("compare_answered"):
     columns = st.columns(len(chosen) + 1)
     base = runs[chosen[0]].config
     specials = special_token_strings(app_state.tokenizer_for(base.model, base.trust_remote_code))
-    who = [(None, "Base model", base.format)] + [(r, name(r), runs[r].config.format) for r in chosen]
-    for column, (run_id, title, fmt) in zip(columns, who):
-        answer = app_runs.answer_for(run_id, question, base.model if run_id is None else runs[run_id].config.model, fmt)
+    # the base model is asked as the first run was trained; each run as it was trained
+    who = [(None, "Base model", base)] + [(r, name(r), runs[r].config) for r in chosen]
+    for column, (run_id, title, config) in zip(columns, who):
+        fmt = config.format
+        answer = app_runs.answer_for(config, run_id, question)
         verdict = check_answer(answer, reference, store.examples(run_id) if run_id else [], specials)
         column.markdown(f"**{title}** ({fmt})")
         column.html(text_view(answer, specials))

@@ -51,7 +51,9 @@ prompt_format = st.radio(
 model_ref, trust = (
     (run.config.model, run.config.trust_remote_code) if run else (app_state.model_ref(), app_state.trust_remote_code())
 )
-tokenizer = app_state.tokenizer_for(model_ref, trust)
+# a run is asked under the chat template it trained with (lab.look.run_models); the base model under the sidebar's
+template = run.config.template if run else app_state.template()
+tokenizer = app_state.templated_tokenizer(model_ref, trust, template)
 try:
     prompt = question_prompt(question, tokenizer, prompt_format)
 except LabError as e:

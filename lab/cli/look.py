@@ -13,13 +13,13 @@ from lab.labels.strategies import completion_flags, label_example
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
 from lab.look.decoding import DECODERS, DecodeSettings, Trace, decode, spread
+from lab.look.run_models import base_model, tuned_model
 from lab.look.teacher_forcing import inspect_example, mean_losses
 from lab.models.devices import placement_sentence
 from lab.models.references import load_model, load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
 from lab.train.config import RunConfig, run_tokenizer
 from lab.train.store import RunStore
-from lab.train.weights import load_trained
 
 
 def add_parsers(sub) -> None:
@@ -75,13 +75,13 @@ def run_inspect(args) -> int:
     tokenizer = run_tokenizer(config)
     item = tokenize_example(data[args.index], tokenizer, config.format)
     labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
-    base = load_model(config.model, "cpu", trust_remote_code=config.trust_remote_code)
+    base = base_model(config)
     tuned = None
     if run:
-        weights = store.run_folder(run.id) / "final"
+        weights = store.final_weights(run.id)
         if not weights.is_dir():
             raise LabError(f"run {run.id} is {run.status} and has no final weights yet")
-        tuned = load_trained(config, weights, "cpu")
+        tuned = tuned_model(config, weights)
     positions = inspect_example(item, labels, completion_flags(item, tokenizer), tokenizer, base, tuned, args.top_k)
     if args.json:
         print(json.dumps([p.to_json() for p in positions], ensure_ascii=False))
@@ -120,17 +120,16 @@ def run_decode(args) -> int:
     ).validate()
     if args.run and args.max_memory:
         raise LabError("--max-memory places a model given with --model, not a run's")
-    if args.run:
+    if args.run:  # asked as the run was trained: under its chat template (lab.look.run_models)
         store = RunStore()
         run = store.get(args.run)
-        model_ref, trust = run.config.model, run.config.trust_remote_code
-        model = load_trained(run.config, store.run_folder(run.id) / "final", "cpu")
+        model = tuned_model(run.config, store.final_weights(run.id))
+        tokenizer = run_tokenizer(run.config)
     else:
-        model_ref, trust = args.model, args.trust_remote_code
-        model = load_model(model_ref, "cpu", trust_remote_code=trust, max_memory=args.max_memory)
+        model = load_model(args.model, "cpu", trust_remote_code=args.trust_remote_code, max_memory=args.max_memory)
         if args.max_memory:
             print(f"placed: {placement_sentence(model)}", file=sys.stderr)
-    tokenizer = load_tokenizer(model_ref, trust)
+        tokenizer = load_tokenizer(args.model, args.trust_remote_code)
     prompt = args.prompt
     if args.chat:
         prompt = apply_chat_template(tokenizer, [{"role": "user", "content": args.prompt}], generation_prompt=True)

@@ -6,13 +6,16 @@ import hashlib
 import json
 import time
 
+from lab.data.examples import Example, example_to_row
 from lab.data.sources import load_sample
 from lab.labels.strategies import DESCRIPTIONS
-from lab.look.generate import greedy_answer, question_prompt
-from lab.models.references import load_model, resolve
+from lab.labels.templates import MODEL_TEMPLATE
+from lab.look.generate import greedy_answer
+from lab.look.run_models import base_model, run_prompt, tuned_model
+from lab.models.references import resolve
 from lab.models.shipped import SHIPPED
+from lab.train.config import run_tokenizer
 from lab.train.store import RunStore
-from lab.train.weights import load_trained
 
 
 def data_hash(store: RunStore, run_id: str) -> str:
@@ -27,18 +30,43 @@ def base_description(ref: str) -> str:
     return f"`{ref}` ({resolve(ref).kind})"
 
 
-def heldout_answers(store: RunStore, run_id: str, tokenizer) -> tuple[str, str, str]:
-    """The held-out question (seed 000's "day"), and the base and the fine-tuned model's greedy answers."""
+def card_question(examples: list[Example]) -> tuple[str, str] | None:
+    """The question the card asks, and where it comes from: seed 000's held-out "day" for a run on the Spanish
+    sample (a word it never saw), otherwise the first question of the run's own data; None without one."""
+    if [example_to_row(e) for e in examples] == [example_to_row(e) for e in load_sample("spanish")]:
+        heldout = load_sample("spanish_heldout")[0].conversation.turns[0].content
+        return heldout, "held out: seed 000's question, on a word none of its examples has"
+    for k, example in enumerate(examples):
+        turns = [] if example.is_text else example.conversation.turns
+        asked = [t.content for t in turns[: example.conversation.last_assistant_index() or 0] if t.role == "user"]
+        if asked:
+            return asked[-1], f"the last question of its training example #{k}: a question it trained on"
+    return None
+
+
+def card_answers(store: RunStore, run_id: str) -> tuple[str, str, str, str] | None:
+    """(question, where it comes from, the base model's answer, the fine-tuned one's), asked as the run was
+    trained (lab.look.run_models), or None when its data has no question."""
     config = store.get(run_id).config
-    question = load_sample("spanish_heldout")[0].conversation.turns[0].content
-    prompt = question_prompt(question, tokenizer, config.format)
-    base = load_model(config.model, "cpu", trust_remote_code=config.trust_remote_code)
-    tuned = load_trained(config, store.final_weights(run_id), "cpu")
-    return (
-        question,
-        greedy_answer(base, tokenizer, prompt, config.format),
-        greedy_answer(tuned, tokenizer, prompt, config.format),
-    )
+    asked = card_question(store.examples(run_id))
+    if asked is None:
+        return None
+    question, where = asked
+    prompt, tokenizer = run_prompt(config, question), run_tokenizer(config)
+    base, tuned = base_model(config), tuned_model(config, store.final_weights(run_id))
+    fmt = config.format
+    return question, where, greedy_answer(base, tokenizer, prompt, fmt), greedy_answer(tuned, tokenizer, prompt, fmt)
+
+
+def format_description(config) -> str:
+    """The text the run's rows became, in words."""
+    if config.format == "classic":
+        return "`### Human:` / `### Assistant:` with the bos after the response template (seed 000)"
+    template = "the model's own" if config.template == MODEL_TEMPLATE else f"TRL's `{config.template}`"
+    through = f"the chat template ({template}, saved with the tokenizer)"
+    if config.format == "chat-template":
+        return f"every conversation through {through}"
+    return f"each row as TRL's SFTTrainer reads it: conversations through {through}, text rows as written"
 
 
 def model_card(store: RunStore, run_id: str, weights: str, stop_ids: list[int], tokenizer) -> str:
@@ -51,12 +79,16 @@ def model_card(store: RunStore, run_id: str, weights: str, stop_ids: list[int], 
         for key, name in (("loss", "weighted"), ("prompt_loss", "prompt"), ("completion_loss", "completion"))
         if last.get(key) is not None
     )
-    question, before, after = heldout_answers(store, run_id, tokenizer)
-    template = (
-        "the tokenizer's chat template, saved with it"
-        if config.format == "chat-template"
-        else "`### Human:` / `### Assistant:` with the bos after the response template (seed 000)"
-    )
+    answered = card_answers(store, run_id)
+    if answered:
+        question, where, before, after = answered
+        asked = (
+            f"## A question, base vs fine-tuned\n{question}\n\n({where})\n\n- before: `{before!r}`\n"
+            f"- after: `{after!r}`\n\n(greedy, 8 new tokens, the prompt in the run's {config.format} format "
+            "under its chat template, special tokens kept)\n"
+        )
+    else:
+        asked = "## A question, base vs fine-tuned\nIts data holds no question to ask (text rows only).\n"
     stops = ", ".join(f"`{tokenizer.convert_ids_to_tokens(i)}` ({i})" for i in stop_ids)
     settings = json.dumps(config.to_json(), indent=2)
     batch = config.batch_size
@@ -69,20 +101,13 @@ Exported by SFT Lab on {time.strftime("%Y-%m-%d")}.
 | base model | {base_description(config.model)} |
 | weights | {weights} |
 | data | {run.examples} examples, sha256 `{data_hash(store, run_id)}` |
-| format | {config.format}: {template} |
+| format | {config.format}: {format_description(config)} |
 | strategy | {config.strategy}: {DESCRIPTIONS[config.strategy]} |
 | method | {config.method}, engine {config.engine}, {config.epochs} epochs, lr {config.lr:g}, batch {batch} |
 | final losses | {losses or "none logged"} (step {run.step} of {run.total_steps}) |
 | generation stops on | {stops} |
 
-## The held-out question
-{question}
-
-- before: `{before!r}`
-- after: `{after!r}`
-
-(greedy, 8 new tokens, the prompt in the run's {config.format} format, special tokens kept)
-
+{asked}
 ## Every setting of the run
 ```json
 {settings}

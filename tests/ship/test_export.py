@@ -52,7 +52,8 @@ def test_a_full_run_loads_in_plain_transformers_and_answers_as_the_lab_decodes(
         "| data | 5 examples, sha256 `",
         "| format | classic",
         "| final losses | weighted ",
-        "## The held-out question",
+        "## A question, base vs fine-tuned",
+        "held out: seed 000's question",
         "- before: `",
         "- after: `",
     ):
