@@ -92,7 +92,7 @@ def weight_bytes_for(ref: str, trust_remote_code: bool = False) -> dict[str, int
     """The model's weights in memory under each quantization (counted from its config), or None."""
     try:
         return {q: weight_bytes(ref, q, trust_remote_code) for q in QUANTIZATIONS}
-    except Exception:  # a config transformers cannot build empty: the page then offers no figures
+    except LabError:  # no config, or one transformers cannot build empty: the page then offers no figures
         return None
 
 

@@ -179,7 +179,7 @@ def read_examples(source: str | Path) -> list[Example]:
         raise
     except UnicodeDecodeError:
         raise DataError(f"{path.name}: not UTF-8 text") from None
-    except Exception as e:  # pandas/pyarrow parse errors: one sentence, no traceback
+    except (ValueError, OSError) as e:  # pandas' and pyarrow's parse errors are ValueErrors: one sentence
         raise DataError(f"{path.name}: cannot be read as {suffix[1:]} ({type(e).__name__}: {e})") from None
     if not examples:
         raise DataError(f"{path.name} holds no examples")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from lab.common import first_line
 from lab.errors import ModelError
 from lab.models.activations import activation_bytes, decoder_layers, quantized_linears
 from lab.models.devices import device_name, parse_max_memory, pick_device
@@ -111,8 +112,13 @@ def meta_model(config, dtype: torch.dtype = torch.float32):
     from accelerate import init_empty_weights  # heavy: only plans and estimates build on meta
     from transformers import AutoModelForCausalLM  # heavy: the Auto classes load on first use
 
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    try:
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    except (ValueError, KeyError) as e:  # a config of no causal LM transformers knows
+        raise ModelError(
+            f"transformers cannot build a causal language model from this config ({first_line(e)})"
+        ) from None
     model.tie_weights()  # a tied lm_head is the embedding: one tensor
     return model
 

@@ -92,12 +92,24 @@ def _from_pretrained(loader, source: ModelSource, what: str, **kwargs):
     except Exception as e:
         if online:
             reason = f"the hub answered: {first_line(e)}"
-        else:
+        elif _not_in_cache(e):
             reason = "the hub cannot be reached (nor is it in the local hub cache)"
+        else:  # it is in the cache, and something else is wrong with it: say what
+            raise ModelError(
+                f"cannot load {what} of '{source.ref}' from the local hub cache: {first_line(e)}"
+            ) from None
         raise ModelError(
             f"cannot load model '{source.ref}': it is not a built-in model ({', '.join(SHIPPED)}), "
             f"not a local folder, and {reason}"
         ) from None
+
+
+def _not_in_cache(error: Exception) -> bool:
+    """Whether an offline load failed because the files are not in the local hub cache (and nothing else)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError  # a dependency of transformers, loaded with it
+
+    text = str(error)
+    return isinstance(error, LocalEntryNotFoundError) or "couldn't find them in the cached files" in text
 
 
 @functools.lru_cache(maxsize=8)

@@ -109,3 +109,21 @@ def test_an_invalid_generation_config_is_named_with_its_fix(tiny_model_dir, tmp_
     )
     (folder / "generation_config.json").unlink()
     assert references.load_model(str(folder), "cpu").generation_config.max_new_tokens is None
+
+
+def test_offline_a_cached_model_that_fails_to_load_says_why_not_that_the_hub_is_unreachable(tmp_path, monkeypatch):
+    """A hub id in the local cache whose config.json is damaged: the real error, not "the hub cannot be reached"."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # read where transformers looks, at each load
+    repo = tmp_path / "models--someone--damaged"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    (snapshot / "config.json").write_text("{ this is not json")
+    with pytest.raises(ModelError) as refused:
+        references.model_config("someone/damaged")
+    assert "cannot be reached" not in str(refused.value)
+    assert str(refused.value).startswith("cannot load the config of 'someone/damaged' from the local hub cache: ")
