@@ -18,6 +18,7 @@ from lab.data.edits import preview
 from lab.errors import LabError
 from lab.labels import FORMATS
 from lab.labels.templates import MODEL_TEMPLATE, template_choices, with_template
+from lab.labels.token_labels import prompt_weight_problem
 from lab.models import (
     DEFAULT_MODEL,
     GEMMA,
@@ -202,7 +203,7 @@ def _from_url(key: str, text: str):
         return text if text in template_choices() else None
     if key == PROMPT_WEIGHT:
         weight = float(text)
-        return weight if 0.0 <= weight <= 1.0 else None
+        return None if prompt_weight_problem(weight) else weight
     if key == NEW_RUN_EXAMPLES:
         return [int(k) for k in text.split(",") if k]
     if key == PROJECTOR:

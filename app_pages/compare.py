@@ -5,13 +5,14 @@ import streamlit as st
 
 import app_runs
 import app_state
-from lab.data import load_sample
 from lab.data.edits import preview
+from lab.data.sources import heldout_question
 from lab.errors import LabError
 from lab.labels import special_token_strings
 from lab.look import mean_losses
 from lab.look.answers import check_answer
 from lab.views import loss_chips, runs_curves, text_view
+from lab.views.run_rows import LOSS_COLUMNS, run_row
 
 st.title("Compare runs")
 store = app_runs.page_store()
@@ -43,28 +44,12 @@ st.subheader("Loss curves")
 axis = st.radio("x-axis", ["step", "epoch"], horizontal=True, key="compare_axis")
 metrics = {run_id: store.metrics(run_id) for run_id in chosen}
 st.plotly_chart(app_state.styled(runs_curves({name(r): metrics[r] for r in chosen}, axis)), theme=None, width="stretch")
-rows = []
-for run_id in chosen:
-    run, last = runs[run_id], (metrics[run_id] or [{}])[-1]
-    seconds = run.seconds(last or None)
-    rows.append(
-        {
-            "run": name(run_id),
-            "examples": run.examples,
-            "epochs": run.config.epochs,
-            "steps": run.step,
-            "seconds trained": round(seconds, 1) if seconds is not None else None,
-            "tokens/s": round(last.get("tokens_per_s") or 0),
-            "final loss": last.get("loss"),
-            "prompt loss": last.get("prompt_loss"),
-            "completion loss": last.get("completion_loss"),
-        }
-    )
+shown = ("run", "examples", "epochs", "steps", "seconds", "tokens/s", *LOSS_COLUMNS)
+rows = [run_row(runs[r], (metrics[r] or [None])[-1], name(r)) for r in chosen]
 app_state.table(
-    rows,
-    column_config={
-        k: st.column_config.NumberColumn(format="%.4f") for k in ("final loss", "prompt loss", "completion loss")
-    },
+    [{k: row[k] for k in shown} for row in rows],
+    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in LOSS_COLUMNS}
+    | {"seconds": st.column_config.NumberColumn(help="training time, summed over every stop and resume")},
 )
 
 st.subheader("What each run predicts along one example")
@@ -102,10 +87,10 @@ app_state.table(
 )
 
 st.subheader("The held-out question")
-heldout = load_sample("spanish_heldout")[0].conversation
+asked, answered = heldout_question()
 left, right = st.columns([3, 1])
-question = left.text_input("Question", heldout.turns[0].content, key="compare_heldout")
-reference = right.text_input("Reference answer", heldout.turns[1].content, key="compare_reference")
+question = left.text_input("Question", asked, key="compare_heldout")
+reference = right.text_input("Reference answer", answered, key="compare_reference")
 if st.button("Answer with every run", type="primary"):
     st.session_state["compare_answered"] = True
 if st.session_state.get("compare_answered"):

@@ -6,6 +6,7 @@ import streamlit as st
 
 import app_runs
 import app_state
+from lab.data.sources import heldout_question
 from lab.errors import LabError
 from lab.labels import special_token_strings
 from lab.look import (
@@ -38,7 +39,7 @@ which = st.selectbox(
 )
 run = finished.get(which)
 trained_format = prompt_format(run.config.format if run else app_state.fmt())
-question = st.text_area("Question", 'How do you say "day" in Spanish?', height=80)
+question = st.text_area("Question", heldout_question()[0], height=80)
 prompt_format = st.radio(
     "Prompt format",
     PROMPT_FORMATS,

@@ -8,6 +8,7 @@ from lab.data import examples_from_upload, read_examples, sample_names
 from lab.data.corpora import languages
 from lab.errors import LabError
 from lab.labels import RatioStats, generation_ratio
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT
 from lab.views import loss_share_curve, ratio_histogram
 
 CURRENT = "the current examples"
@@ -68,7 +69,7 @@ weight = st.slider(
     "Prompt-loss-weight w",
     0.0,
     1.0,
-    0.1,
+    DEFAULT_PROMPT_WEIGHT,
     0.01,
     key="ratio_prompt_weight",
     help=("In seed 002's weighted loss, each prompt token weighs w and each completion token 1."),

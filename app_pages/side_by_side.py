@@ -9,6 +9,7 @@ from lab.labels import STRATEGIES
 from lab.labels.audit import AUDIT_CODES, STRUCTURAL_CODES
 from lab.labels.side_by_side import SIDE_BY_SIDE, under_templates
 from lab.labels.templates import MODEL_TEMPLATE, template_choices
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT
 from lab.models.references import generation_stop_ids
 from lab.views import audit_badges, legend, sentences, token_chips
 
@@ -54,7 +55,7 @@ if not names:
     st.info("Pick at least one template.")
     st.stop()
 
-weight = float(st.session_state.get(app_state.PROMPT_WEIGHT, 0.1))
+weight = float(st.session_state.get(app_state.PROMPT_WEIGHT, DEFAULT_PROMPT_WEIGHT))
 stops = generation_stop_ids(app_state.model_ref(), trust)
 try:
     with st.spinner("Rendering under each template (the first time, each template's tokenizer copy is made)…"):

@@ -18,6 +18,7 @@ from lab.labels import (
 )
 from lab.labels.audit import AUDIT_CODES, STRUCTURAL_CODES, audit_strategies
 from lab.labels.templates import added_tokens_sentence
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT
 from lab.models.references import generation_stop_ids
 from lab.views import audit_badges, legend, sentences, token_chips
 
@@ -43,7 +44,7 @@ if not examples:
 i = app_state.example_picker(examples)
 
 controls = st.columns([2, 3])
-st.session_state.setdefault(app_state.PROMPT_WEIGHT, 0.1)  # kept in the URL, so no default value here
+st.session_state.setdefault(app_state.PROMPT_WEIGHT, DEFAULT_PROMPT_WEIGHT)  # kept in the URL, so no default value here
 weight = controls[0].slider(
     "Prompt-loss-weight w",
     0.0,

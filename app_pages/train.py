@@ -5,8 +5,8 @@ import streamlit as st
 import app_runs
 import app_state
 from lab.common import RESUMABLE, WITH_WEIGHTS, lab_home
-from lab.data import load_sample
 from lab.data.edits import preview
+from lab.data.sources import heldout_question
 from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
 from lab.models import QUANTIZATIONS
@@ -19,6 +19,7 @@ from lab.train.config import DTYPES
 from lab.train.hardware import model_shape, precision_sentence
 from lab.train.run_files import read_precision
 from lab.views import loss_curves, sentences, text_view
+from lab.views.run_rows import LOSS_COLUMNS, run_row
 
 SELECTED = "train_selected_run"
 DEFAULTS = RunConfig()
@@ -226,26 +227,8 @@ def runs_table() -> None:
     """Every run with its progress and last losses, redrawn with the live view while anything trains."""
     runs_now = store.list()
     finals = store.last_metrics()
-    rows = []
-    for r in runs_now:
-        last = finals.get(r.id)
-        seconds = r.seconds(last)
-        rows.append(
-            {
-                "run": r.id,
-                "status": r.status,
-                "strategy": r.config.strategy,
-                "method": r.config.method_shown,
-                "engine": r.config.engine,
-                "examples": r.examples,
-                "steps": f"{r.step}/{r.total_steps}" if r.total_steps else ("loading" if r.active else "-"),
-                "loss": (last or {}).get("loss"),
-                "prompt loss": (last or {}).get("prompt_loss"),
-                "completion loss": (last or {}).get("completion_loss"),
-                "seconds": round(seconds, 1) if seconds is not None else None,
-                "note": r.message,
-            }
-        )
+    shown = ("run", "status", "strategy", "method", "engine", "examples", "steps", *LOSS_COLUMNS, "seconds", "note")
+    rows = [{k: v for k, v in run_row(r, finals.get(r.id)).items() if k in shown} for r in runs_now]
     table = st.dataframe(
         rows,
         hide_index=True,
@@ -253,9 +236,7 @@ def runs_table() -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="runs_table",
-        column_config={
-            k: st.column_config.NumberColumn(format="%.4f") for k in ("loss", "prompt loss", "completion loss")
-        }
+        column_config={k: st.column_config.NumberColumn(format="%.4f") for k in LOSS_COLUMNS}
         | {"seconds": st.column_config.NumberColumn(help="training time, summed over every stop and resume")},
     )
     st.caption(
@@ -286,8 +267,7 @@ with actions[1].popover("Delete", disabled=run.active):
 final = store.run_folder(run.id) / "final"
 if run.status in WITH_WEIGHTS and final.is_dir():
     st.subheader("Base vs fine-tuned")
-    heldout = load_sample("spanish_heldout")[0]
-    question = st.text_input("Question", heldout.conversation.turns[0].content, key="compare_question")
+    question = st.text_input("Question", heldout_question()[0], key="compare_question")
     if st.button("Answer with both"):
         base = app_runs.answer_for(run.config, None, question)  # asked as the run is: its format and template
         tuned = app_runs.answer_for(run.config, run.id, question)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips: a token nobody learns
@@ -29,3 +30,15 @@ def first_line(error: BaseException, limit: int = 200) -> str:
 def pad_id(tokenizer) -> int | None:
     """The id a batch is padded with: the pad token, or the eos where a tokenizer has no pad."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file whole or not at all: to a temporary file beside it, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -14,7 +14,7 @@ from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
 from lab.labels.templates import MODEL_TEMPLATE, added_tokens_sentence, with_template
-from lab.labels.token_labels import LabelSettings
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT, LabelSettings, prompt_weight_problem
 from lab.models.references import load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
 
@@ -63,7 +63,9 @@ def add_label_options(p: argparse.ArgumentParser) -> None:
         help="how rows become text: as-written (each row as TRL treats its shape), or classic / chat-template for "
         "conversations",
     )
-    p.add_argument("--prompt-weight", type=float, default=0.1, metavar="W", help="prompt weight w in [0, 1]")
+    p.add_argument(
+        "--prompt-weight", type=float, default=DEFAULT_PROMPT_WEIGHT, metavar="W", help="prompt weight w in [0, 1]"
+    )
     p.add_argument(
         "--response-template",
         metavar="TEXT",
@@ -88,8 +90,9 @@ def strategies(names: list[str]) -> tuple[str, ...]:
 
 
 def label_settings(args) -> LabelSettings:
-    if not 0.0 <= args.prompt_weight <= 1.0:
-        raise LabError(f"--prompt-weight must be between 0 and 1, got {args.prompt_weight}")
+    problem = prompt_weight_problem(args.prompt_weight)
+    if problem:
+        raise LabError(f"--prompt-weight: {problem}")
     return LabelSettings(args.prompt_weight, args.response_template, args.instruction_template)
 
 

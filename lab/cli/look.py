@@ -13,7 +13,7 @@ from lab.labels.strategies import completion_flags, label_example
 from lab.labels.token_labels import LabelSettings
 from lab.labels.tokens import tokenize_example
 from lab.look.decoding import DECODERS, DecodeSettings, Trace, decode, spread
-from lab.look.run_models import base_model, tuned_model
+from lab.look.run_models import published_base, tuned_model
 from lab.look.teacher_forcing import inspect_example, mean_losses
 from lab.models.devices import placement_sentence
 from lab.models.references import load_model, load_tokenizer
@@ -75,7 +75,7 @@ def run_inspect(args) -> int:
     tokenizer = run_tokenizer(config)
     item = tokenize_example(data[args.index], tokenizer, config.format)
     labels = label_example(item, tokenizer, (config.strategy,), LabelSettings(config.prompt_weight))[config.strategy]
-    base = base_model(config)
+    base = published_base(config)
     tuned = None
     if run:
         weights = store.final_weights(run.id)

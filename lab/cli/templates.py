@@ -10,6 +10,7 @@ from lab.labels.side_by_side import SIDE_BY_SIDE, under_templates
 from lab.labels.strategies import STRATEGIES
 from lab.labels.template_audit import PROBES, audit_templates
 from lab.labels.templates import template_choices
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT
 from lab.models.references import generation_stop_ids, load_tokenizer
 from lab.models.shipped import DEFAULT_MODEL
 
@@ -52,7 +53,12 @@ def run_templates(args) -> int:
 
 def _side_by_side(args, tokenizer, stops) -> int:
     views = under_templates(
-        example_at(args.data, args.index), tokenizer, tuple(args.only or SIDE_BY_SIDE), args.strategy, 0.1, stops
+        example_at(args.data, args.index),
+        tokenizer,
+        tuple(args.only or SIDE_BY_SIDE),
+        args.strategy,
+        DEFAULT_PROMPT_WEIGHT,
+        stops,
     )
     if args.json:
         print(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=1))

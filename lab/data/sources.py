@@ -120,6 +120,12 @@ def load_sample(name: str) -> list[Example]:
     return read_jsonl(path)
 
 
+def heldout_question() -> tuple[str, str]:
+    """Seed 000's held-out question and its reference answer ("day", "día"): the first of `spanish_heldout`."""
+    turns = load_sample("spanish_heldout")[0].conversation.turns
+    return turns[0].content, turns[1].content
+
+
 def read_jsonl(path: Path) -> list[Example]:
     examples = []
     with open(path, encoding="utf-8") as f:

@@ -13,15 +13,13 @@ into the same turn: the later text wins, and its tab is told.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lab.common import SAMPLE_PREFIX, lab_home
+from lab.common import SAMPLE_PREFIX, atomic_write_text, lab_home
 from lab.data.examples import Example, example_to_row
 from lab.data.sources import load_sample, read_jsonl, to_jsonl
 from lab.errors import DataError
@@ -118,7 +116,7 @@ class Workspace:
 
     def _write(self, examples: list[Example]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.examples_path, to_jsonl(examples, with_ids=True).decode())
+        atomic_write_text(self.examples_path, to_jsonl(examples, with_ids=True).decode())
         self._cached = (self.revision(), list(examples))
 
     def state(self) -> WorkspaceState:
@@ -172,15 +170,4 @@ class Workspace:
 
     def save_state(self, source: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.state_path, json.dumps({"source": source}))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write_text(self.state_path, json.dumps({"source": source}))

@@ -14,7 +14,7 @@ from lab.labels.compare import summarise
 from lab.labels.formats import default_templates
 from lab.labels.strategies import label_example
 from lab.labels.templates import MODEL_TEMPLATE, added_tokens, with_template
-from lab.labels.token_labels import Labels, LabelSettings, Note
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT, Labels, LabelSettings, Note
 from lab.labels.tokens import Tokenized, tokenize_example
 
 # The templates shown by default beside the model's own: four families whose traps differ.
@@ -62,7 +62,7 @@ def under_templates(
     tokenizer,
     names=SIDE_BY_SIDE,
     strategy: str = "trl-completion",
-    prompt_weight: float = 0.1,
+    prompt_weight: float = DEFAULT_PROMPT_WEIGHT,
     stop_ids: set[int] | None = None,
 ) -> list[UnderTemplate]:
     """The conversation rendered by each named template (`model`: the tokenizer's own) and labelled by

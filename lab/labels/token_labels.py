@@ -42,11 +42,19 @@ class Labels:
         return Labels(self.labels, self.weights, self.notes + tuple(notes), self.available)
 
 
+DEFAULT_PROMPT_WEIGHT = 0.1  # seed 002's w: every page, the CLI and RunConfig start from it
+
+
+def prompt_weight_problem(weight: float) -> str | None:
+    """Why a prompt-loss weight cannot be used (it must lie in [0, 1]), or None when it can."""
+    return None if 0.0 <= weight <= 1.0 else f"the prompt weight w must be in [0, 1], got {weight:g}"
+
+
 @dataclass(frozen=True)
 class LabelSettings:
     """What the strategies need beyond the tokens."""
 
-    prompt_weight: float = 0.1
+    prompt_weight: float = DEFAULT_PROMPT_WEIGHT
     response_template: str | None = None  # None: the format's default (see formats.default_templates)
     instruction_template: str | None = None
 

@@ -20,8 +20,8 @@ def run_prompt(config: RunConfig, question: str, fmt: str | None = None) -> str:
     return question_prompt(question, run_tokenizer(config), fmt or prompt_format(config.format))
 
 
-def base_model(config: RunConfig, device: str = "cpu"):
-    """The model a run started from, as it is asked beside the run (full precision, unplaced)."""
+def published_base(config: RunConfig, device: str = "cpu"):
+    """The model a run started from as published (full precision, unplaced): what the run is compared with."""
     return load_model(config.model, device, trust_remote_code=config.trust_remote_code)
 
 

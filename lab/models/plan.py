@@ -161,6 +161,7 @@ def plan(
     lora_r: int = 8,
     lora_targets: tuple[str, ...] = LORA_TARGETS,
     name: str = "",
+    lora_alpha: int = 16,
 ) -> Plan:
     """The memory of fine-tuning a model (its config) by `method`, on the devices of `max_memory` (default:
     this machine's first device and all its memory)."""
@@ -199,7 +200,7 @@ def plan(
             fresh,
             batch_size,
             seq_len,
-            _lora_config(lora_r, lora_targets) if lora else None,
+            lora_config(lora_r, lora_alpha, lora_targets) if lora else None,
             quantization,
             _device_type(max_memory),
         )
@@ -260,10 +261,11 @@ def plan(
     )
 
 
-def _lora_config(r: int, targets):
-    from peft import LoraConfig  # heavy: only LoRA plans
+def lora_config(r: int, alpha: int, targets):
+    """PEFT's LoraConfig as a lab run builds its adapter (and the planner counts it): no dropout."""
+    from peft import LoraConfig  # heavy: only LoRA runs and plans
 
-    return LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets), lora_dropout=0.0, task_type="CAUSAL_LM")
+    return LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0, task_type="CAUSAL_LM")
 
 
 def device_memory(device: str) -> int:

@@ -7,11 +7,11 @@ import json
 import time
 
 from lab.data.examples import Example, example_to_row
-from lab.data.sources import load_sample
+from lab.data.sources import heldout_question, load_sample
 from lab.labels.strategies import DESCRIPTIONS
 from lab.labels.templates import MODEL_TEMPLATE
 from lab.look.generate import greedy_answer
-from lab.look.run_models import base_model, run_prompt, tuned_model
+from lab.look.run_models import published_base, run_prompt, tuned_model
 from lab.models.references import resolve
 from lab.models.shipped import SHIPPED
 from lab.train.config import run_tokenizer
@@ -34,8 +34,7 @@ def card_question(examples: list[Example]) -> tuple[str, str] | None:
     """The question the card asks, and where it comes from: seed 000's held-out "day" for a run on the Spanish
     sample (a word it never saw), otherwise the first question of the run's own data; None without one."""
     if [example_to_row(e) for e in examples] == [example_to_row(e) for e in load_sample("spanish")]:
-        heldout = load_sample("spanish_heldout")[0].conversation.turns[0].content
-        return heldout, "held out: seed 000's question, on a word none of its examples has"
+        return heldout_question()[0], "held out: seed 000's question, on a word none of its examples has"
     for k, example in enumerate(examples):
         turns = [] if example.is_text else example.conversation.turns
         asked = [t.content for t in turns[: example.conversation.last_assistant_index() or 0] if t.role == "user"]
@@ -53,7 +52,7 @@ def card_answers(store: RunStore, run_id: str) -> tuple[str, str, str, str] | No
         return None
     question, where = asked
     prompt, tokenizer = run_prompt(config, question), run_tokenizer(config)
-    base, tuned = base_model(config), tuned_model(config, store.final_weights(run_id))
+    base, tuned = published_base(config), tuned_model(config, store.final_weights(run_id))
     fmt = config.format
     return question, where, greedy_answer(base, tokenizer, prompt, fmt), greedy_answer(tuned, tokenizer, prompt, fmt)
 

@@ -30,7 +30,7 @@ def _end_with_parent() -> None:
         os._exit(EXIT_PARENT_GONE)
 
 
-def main(argv: list[str]) -> int:
+def train_one(argv: list[str]) -> int:
     threading.Thread(target=_end_with_parent, name="sft-lab-parent-watch", daemon=True).start()
     from lab.train.execute import execute  # after the watcher: importing torch takes seconds
     from lab.train.store import RunStore
@@ -41,4 +41,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(train_one(sys.argv[1:]))

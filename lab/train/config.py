@@ -16,6 +16,7 @@ from lab.errors import LabError
 from lab.labels.formats import FORMATS
 from lab.labels.strategies import STRATEGIES
 from lab.labels.templates import MODEL_TEMPLATE, added_tokens, template_choices, with_template
+from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT, prompt_weight_problem
 from lab.models.devices import parse_max_memory
 from lab.models.plan import LORA_TARGETS
 from lab.models.references import QUANTIZATIONS, load_tokenizer, quantization_of
@@ -56,7 +57,9 @@ class RunConfig:
         MODEL_TEMPLATE, "chat template: model (the model's own) or a TRL template by name (python -m lab templates)"
     )
     strategy: str = _setting("trl-completion", f"which tokens are learned: {' | '.join(STRATEGIES)}")
-    prompt_weight: float = _setting(0.1, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight")
+    prompt_weight: float = _setting(
+        DEFAULT_PROMPT_WEIGHT, "w in [0, 1]: the loss weight of prompt tokens under prompt-weight"
+    )
     method: str = _setting("full", "full: train every weight; lora: train a small adapter beside them")
     lora_r: int = _setting(8, "rank of the LoRA adapter's matrices")
     lora_alpha: int = _setting(16, "LoRA scale: the adapter's output is multiplied by alpha / r")
@@ -115,7 +118,7 @@ class RunConfig:
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
             (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}"),
             (self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}"),
-            (0.0 <= self.prompt_weight <= 1.0, f"prompt_weight must be in [0, 1], got {self.prompt_weight}"),
+            (prompt_weight_problem(self.prompt_weight) is None, prompt_weight_problem(self.prompt_weight)),
             (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be between 1 and {MAX_EPOCHS}"),
             (self.logging_steps >= 1, "logging_steps must be at least 1"),
             (

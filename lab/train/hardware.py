@@ -9,7 +9,6 @@ import contextlib
 import ctypes
 import functools
 import json
-import os
 import platform
 import statistics
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from lab.common import lab_home
+from lab.common import atomic_write_text, lab_home
 
 BF16_WORTH_IT = 1.3  # autocast only pays for its casts where bf16 products are clearly faster than fp32
 PROBE_SHAPE = (512, 768, 768)  # (tokens, in, out) of the probe's products when no model is named
@@ -135,9 +134,7 @@ def bf16_probe(shape: tuple[int, int, int] | None = None) -> Bf16Probe:
         known = json.loads(path.read_text()) if path.is_file() else {}
         known[key] = {"speedup": probe.speedup, "fp32_ms": probe.fp32_ms, "bf16_ms": probe.bf16_ms}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(known, indent=1))
     return probe
 
 

@@ -5,11 +5,10 @@ damaged or lost runs.db is rebuilt from them."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from lab.common import atomic_write_text
 from lab.train.progress import StepReport
 
 STATE = "run.json"
@@ -31,15 +30,7 @@ STATE_FIELDS = (
 
 def write_state(folder: Path, row: dict) -> None:
     """The run's state as its row in the store has it, written atomically."""
-    state = {k: row.get(k) for k in STATE_FIELDS}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{STATE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(state, f)
-        os.replace(tmp, folder / STATE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(folder / STATE, json.dumps({k: row.get(k) for k in STATE_FIELDS}))
 
 
 def read_state(folder: Path) -> dict | None:

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from lab.errors import LabError
 from lab.models.devices import offloaded, pick_device, placement_sentence
+from lab.models.plan import lora_config
 from lab.models.references import load_model, model_config
 from lab.train.config import RunConfig
 from lab.train.hardware import autocast_dtype, model_shape, own_memory
@@ -32,7 +33,7 @@ def model_for_training(config: RunConfig, device: str):
     if quantized and config.method == "full":
         raise LabError("this model is quantized: its weights cannot be fully fine-tuned; pick method lora")
     if config.method == "lora":
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # heavy: only LoRA runs
+        from peft import get_peft_model, prepare_model_for_kbit_training  # heavy: only LoRA runs
 
         if quantized:  # norms and embeddings in fp32, input gradients on; no gradient checkpointing here
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -41,13 +42,7 @@ def model_for_training(config: RunConfig, device: str):
         missing = [t for t in config.lora_targets if t not in present]
         if missing:
             raise LabError(f"the model has no modules named {', '.join(missing)} for LoRA")
-        lora = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            target_modules=list(config.lora_targets),
-            lora_dropout=0.0,
-            task_type="CAUSAL_LM",
-        )
+        lora = lora_config(config.lora_r, config.lora_alpha, config.lora_targets)
         torch.manual_seed(config.seed)  # the adapter's random init: the same run gives the same adapter
         model = get_peft_model(model, lora)
     own_memory(model)

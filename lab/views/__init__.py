@@ -3,6 +3,7 @@
 chips    token chips with a label row per strategy, loss heat chips, the rendered text (all user text escaped)
 figures  the Rg histogram, the prompt's share of the loss, loss curves, one position's candidates, the
          memory plan's bars
+run_rows runs as table rows (Train's runs table, Compare runs)
 """
 
 from lab.views.chips import (

@@ -36,8 +36,8 @@ def test_two_runs_side_by_side_curves_predictions_and_answers(app_home, tiny_mod
     curves = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(curves["data"]) == 6 and curves["data"][0]["name"].startswith("copy · full")
     table = at.dataframe[0].value
-    assert list(table["steps"]) == [4, 4]
-    assert list(table["final loss"]) == [store.metrics(r)[-1]["loss"] for r in runs.values()]
+    assert list(table["steps"]) == ["4/4", "4/4"]
+    assert list(table["loss"]) == [store.metrics(r)[-1]["loss"] for r in runs.values()]
 
     rows = [h.value for h in at.get("html") if "sl-chips" in h.value]
     assert len(rows) == 3  # the base model, then each run

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from lab import common as ws_common
 from lab.data import edits
 from lab.data import workspace as ws
 from lab.data.examples import Example, conversation, single_turn
@@ -25,6 +26,25 @@ def test_a_new_workspace_starts_from_the_spanish_sample_and_saves_atomically(tmp
     assert [e.uid for e in again.examples()] == [e.uid for e in space.examples()]  # identities are kept
     assert again.state() == ws.WorkspaceState("sample:spanish")
     assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == ["examples.jsonl", "state.json"]
+
+
+def test_a_save_that_dies_before_its_rename_leaves_the_saved_set_whole(tmp_path, monkeypatch):
+    """A crash between writing the new file and renaming it over the old (here: the rename raises, as a kill
+    at that instant would leave it): the saved set is the old one, whole, and no temporary file is left."""
+    space = ws.Workspace(tmp_path)
+    space.save(load_sample("spanish"), source="sample:spanish")
+    before = (tmp_path / "workspace" / "examples.jsonl").read_bytes()
+
+    def killed(*args):
+        raise KeyboardInterrupt  # what a signal delivered mid-save raises
+
+    monkeypatch.setattr(ws_common.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        space.save(edits.set_turn(space.examples(), 0, 1, content="half-written"), source="sample:spanish")
+    monkeypatch.undo()
+    assert (tmp_path / "workspace" / "examples.jsonl").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == ["examples.jsonl", "state.json"]
+    assert ws.Workspace(tmp_path).examples()[0].conversation.turns[1].content == "perro"
 
 
 def test_a_set_saved_without_identities_gets_them_once_for_everyone(tmp_path):

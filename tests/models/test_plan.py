@@ -10,7 +10,7 @@ import torch
 from lab.errors import ModelError
 from lab.models import DEFAULT_MODEL
 from lab.models.activations import activation_bytes
-from lab.models.plan import _lora_config, meta_model, plan
+from lab.models.plan import lora_config, meta_model, plan
 from lab.models.references import load_model, model_config
 from lab.train.config import RunConfig
 from lab.train.weights import model_for_training
@@ -77,7 +77,7 @@ def test_activations_counted_on_meta_equal_what_a_real_forward_keeps(tiny_model_
 
     # with the adapters a run attaches
     lora_run = model_for_training(RunConfig(model=str(tiny_model_dir), method="lora", dtype="fp32"), "cpu")
-    layers, other = activation_bytes(meta_model(config), BATCH, SEQ, _lora_config(8, RunConfig.lora_targets))
+    layers, other = activation_bytes(meta_model(config), BATCH, SEQ, lora_config(8, 16, RunConfig.lora_targets))
     assert sum(layers) + other == kept_by_a_real_forward(lora_run, BATCH, SEQ)
 
 
@@ -85,7 +85,7 @@ def test_bitsandbytes_8bit_layers_keep_their_input_and_the_plan_counts_it(tiny_m
     """bitsandbytes' 8-bit matmul keeps its input on the autograd node though the weight is frozen; 4-bit keeps
     none. What real QLoRA forwards keep beyond 4-bit is what the plan adds for 8-bit, to the byte."""
     config = model_config(str(tiny_model_dir))
-    lora = _lora_config(8, RunConfig.lora_targets)
+    lora = lora_config(8, 16, RunConfig.lora_targets)
     real, planned = {}, {}
     for quantization in ("4bit", "8bit"):
         run = RunConfig(model=str(tiny_model_dir), method="lora", quantization=quantization, dtype="fp32")

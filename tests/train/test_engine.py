@@ -237,7 +237,7 @@ def test_settings_that_cannot_work_are_named():
             RunConfig(**changes).validate()
     with pytest.raises(LabError, match="engine trl trains with TRL's own labels"):
         RunConfig(engine="trl", strategy="copy").validate()
-    with pytest.raises(LabError, match=r"prompt_weight must be in \[0, 1\]"):
+    with pytest.raises(LabError, match=r"the prompt weight w must be in \[0, 1\], got"):
         RunConfig(prompt_weight=2).validate()
     with pytest.raises(LabError, match="unknown run settings: colour"):
         RunConfig.from_json({"colour": "red"})
