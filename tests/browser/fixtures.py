@@ -126,8 +126,20 @@ def screenshot(tab, name: str) -> Path:
     return path
 
 
+# Nothing running: no status widget ("Running…") and no element still drawn from the run before (stale).
+QUIET = '() => !document.querySelector(\'[data-testid="stStatusWidget"], [data-stale="true"]\')'
+QUIET_FOR_MS = 700  # Streamlit shows its status widget 500 ms into a rerun: quiet this long means none runs
+
+
 def settle(tab, timeout: float = 60) -> None:
-    """Wait until Streamlit has finished its rerun (the status widget says nothing is running)."""
-    tab.wait_for_timeout(300)
-    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout * 1000)
-    tab.wait_for_timeout(200)
+    """Wait until Streamlit has finished its rerun: the page is quiet, and still quiet a moment later (a rerun
+    just asked for shows nothing for its first 500 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(deadline - time.monotonic(), 0.001)
+        tab.wait_for_function(QUIET, timeout=left * 1000)
+        tab.wait_for_timeout(QUIET_FOR_MS)
+        if tab.evaluate(QUIET):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page did not settle within {timeout:.0f} s")

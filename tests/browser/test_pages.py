@@ -1,5 +1,8 @@
 """The first two pages in a real browser: edit, see the chips change, switch pages, refresh, upload, escape."""
 
+import re
+import time
+
 from lab.data import Workspace, load_sample, single_turn
 from lab.train import RunConfig, RunStore, execute
 from tests.browser.fixtures import screenshot, settle
@@ -119,7 +122,6 @@ def test_the_generation_ratio_page_draws_the_histogram_and_both_means(page, serv
 
 
 def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, tiny_model_dir):
-    import re
 
     use_model(page, serve(), tiny_model_dir)
     page.get_by_role("link", name="Train").click()
@@ -141,8 +143,10 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
         return int(re.search(r"step (\d+)/", progress.inner_text()).group(1))
 
     first = step_shown()
-    page.wait_for_timeout(2500)
-    assert step_shown() > first  # the fragment redraws while the run trains
+    deadline = time.monotonic() + 60
+    while step_shown() <= first:  # the fragment redraws while the run trains
+        assert time.monotonic() < deadline, f"the live view stayed at step {first} for 60 s"
+        page.wait_for_timeout(200)
 
     page.reload()  # a refresh is a new session: the run and its curve come back from the store
     page.get_by_text(re.compile(r"step \d+/5000")).first.wait_for(timeout=60_000)
@@ -151,8 +155,8 @@ def test_a_run_trains_live_survives_a_refresh_and_stops(page, serve, lab_home, t
     page.get_by_role("button", name="Stop").click()
     store = RunStore(lab_home)
     [run] = store.list()
-    deadline = __import__("time").time() + 60
-    while store.get(run.id).active and __import__("time").time() < deadline:
+    deadline = time.time() + 60
+    while store.get(run.id).active and time.time() < deadline:
         page.wait_for_timeout(200)
     assert store.get(run.id).status == "stopped" and store.get(run.id).step < 5000
     page.get_by_text(re.compile(r"· stopped ·")).first.wait_for(timeout=30_000)

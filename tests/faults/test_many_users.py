@@ -30,13 +30,18 @@ def test_eight_tabs_each_editing_their_own_example_keep_all_eight_edits(chromium
             tab.get_by_label("Content of turn 1 (assistant)").fill(f"edited in tab {k}")
         for tab in tabs:  # commit all eight at once: a text area commits when it loses focus
             tab.get_by_label("Content of turn 1 (assistant)").press("Tab")
-        for tab in tabs:
+        for k, tab in enumerate(tabs):  # what each person sees once their page is quiet: their text, no warning
             settle(tab, timeout=120)
+            assert tab.get_by_label("Content of turn 1 (assistant)").input_value() == f"edited in tab {k}"
+            assert not tab.get_by_text("another tab").count()
+        saved = [e.conversation.turns[1].content for e in Workspace(lab_home).examples()]
+        assert saved == [f"edited in tab {k}" for k in range(CONTEXTS)]
+        for k, tab in enumerate(tabs):  # and after a refresh, from the saved set
+            open_example(tab, url, k)
+            assert tab.get_by_label("Content of turn 1 (assistant)").input_value() == f"edited in tab {k}"
     finally:
         for context in contexts:
             context.close()
-    saved = [e.conversation.turns[1].content for e in Workspace(lab_home).examples()]
-    assert saved == [f"edited in tab {k}" for k in range(CONTEXTS)]
 
 
 def test_an_edit_follows_its_example_when_another_tab_moves_it_and_a_stale_one_is_refused(chromium, serve, lab_home):
