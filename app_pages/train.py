@@ -11,7 +11,7 @@ from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
 from lab.models import QUANTIZATIONS
 from lab.models.devices import pick_device
-from lab.models.references import model_config
+from lab.models.references import model_config, no_full_fine_tuning
 from lab.ship import export_model, write_handoff
 from lab.ship.export import GGUF_NOTE
 from lab.train import DEFAULT_LR, ENGINES, METHODS, RunConfig
@@ -88,10 +88,7 @@ with st.expander("New run", expanded=not store.list()):
     )
     quantized = app_state.quantization_for(app_state.model_ref(), app_state.trust_remote_code())
     if quantized:
-        middle.warning(
-            f"This model is quantized ({quantized}): its weights cannot be fully fine-tuned. "
-            "Train a LoRA adapter on top of it."
-        )
+        middle.warning(app_state.markdown_text(no_full_fine_tuning(f"This model is quantized ({quantized})")) + ".")
     method = middle.radio(
         "Method",
         METHODS,

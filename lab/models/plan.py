@@ -33,9 +33,9 @@ from lab.common import first_line
 from lab.errors import ModelError
 from lab.models.activations import activation_bytes, decoder_layers, quantized_linears
 from lab.models.devices import device_name, parse_max_memory, pick_device
-from lab.models.references import model_config
+from lab.models.references import QLORA_METHODS, model_config
 
-PLAN_METHODS = ("full", "lora", "qlora4", "qlora8")
+PLAN_METHODS = ("full", "lora", *QLORA_METHODS.values())
 PLAN_DTYPES = ("fp32", "bf16")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # a lab run's default adapters
 PARTS = ("weights", "gradients", "optimizer", "activations")
@@ -175,7 +175,7 @@ def plan(
     size = torch.finfo(_TORCH_DTYPES[dtype]).bits // 8
     params = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in params.values())
-    quantization = {"qlora4": "4bit", "qlora8": "8bit"}.get(method, "none")
+    quantization = {m: q for q, m in QLORA_METHODS.items()}.get(method, "none")
     linears = quantized_linears(model) if quantization != "none" else {}
     lora = lora_shapes(model, lora_targets, lora_r) if method != "full" else {}
     if method != "full" and not lora:

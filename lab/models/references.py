@@ -172,6 +172,19 @@ def generation_stop_ids(ref: str | None = None, trust_remote_code: bool = False)
 QUANTIZATIONS = ("none", "4bit", "8bit")
 
 
+def no_full_fine_tuning(base: str) -> str:
+    """The one sentence that refuses full fine-tuning of a quantized base, `base` naming it."""
+    return (
+        f"{base}: its weights are frozen integers, which cannot be fully fine-tuned; pick method lora to train "
+        "an adapter on it"
+    )
+
+
+# The one vocabulary of quantized fine-tuning: a LoRA run on a 4- or 8-bit base is named by these methods in
+# plans, tables and run labels.
+QLORA_METHODS = {"4bit": "qlora4", "8bit": "qlora8"}
+
+
 def load_model(
     ref: str | None = None,
     device: str | None = None,

@@ -19,7 +19,13 @@ from lab.labels.templates import MODEL_TEMPLATE, added_tokens, template_choices,
 from lab.labels.token_labels import DEFAULT_PROMPT_WEIGHT, prompt_weight_problem
 from lab.models.devices import parse_max_memory
 from lab.models.plan import LORA_TARGETS
-from lab.models.references import QUANTIZATIONS, load_tokenizer, quantization_of
+from lab.models.references import (
+    QLORA_METHODS,
+    QUANTIZATIONS,
+    load_tokenizer,
+    no_full_fine_tuning,
+    quantization_of,
+)
 from lab.models.shipped import DEFAULT_MODEL
 
 METHODS = ("full", "lora")
@@ -133,8 +139,7 @@ class RunConfig:
             (self.quantization in QUANTIZATIONS, f"quantization must be one of {', '.join(QUANTIZATIONS)}"),
             (
                 self.quantization == "none" or self.method == "lora",
-                f"a {self.quantization} base cannot be fully fine-tuned (its weights are frozen integers): pick "
-                "method lora to train adapters on it (QLoRA)",
+                no_full_fine_tuning(f"a {self.quantization} base"),
             ),
             (
                 not self.max_memory or self.engine == "lab",
@@ -160,16 +165,13 @@ class RunConfig:
         except LabError:  # no config to read: loading the model will say why, in the run
             return self
         if quant and self.method == "full":
-            raise LabError(
-                f"{self.model} is quantized ({quant}): its weights cannot be fully fine-tuned; "
-                "pick method lora to train an adapter on top of it"
-            )
+            raise LabError(no_full_fine_tuning(f"{self.model} is quantized ({quant})"))
         return self
 
     @property
     def method_shown(self) -> str:
-        """The method as pages and the CLI name it: full, lora, or qlora 4bit / qlora 8bit."""
-        return f"qlora {self.quantization}" if self.quantization != "none" else self.method
+        """The method as pages and the CLI name it: full, lora, qlora4 or qlora8 (the planner's names)."""
+        return QLORA_METHODS.get(self.quantization, self.method)
 
     def to_json(self) -> dict:
         return asdict(self) | {"lora_targets": list(self.lora_targets)}

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from lab.errors import LabError
 from lab.models.devices import offloaded, pick_device, placement_sentence
 from lab.models.plan import lora_config
-from lab.models.references import load_model, model_config
+from lab.models.references import load_model, model_config, no_full_fine_tuning
 from lab.train.config import RunConfig
 from lab.train.hardware import autocast_dtype, model_shape, own_memory
 
@@ -31,7 +31,7 @@ def model_for_training(config: RunConfig, device: str):
         )
     quantized = getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None
     if quantized and config.method == "full":
-        raise LabError("this model is quantized: its weights cannot be fully fine-tuned; pick method lora")
+        raise LabError(no_full_fine_tuning("this model is quantized"))
     if config.method == "lora":
         from peft import get_peft_model, prepare_model_for_kbit_training  # heavy: only LoRA runs
 

@@ -88,7 +88,7 @@ def test_a_saved_qlora_adapter_loads_on_its_quantized_base_to_the_same_predictio
 
 
 def test_quantization_settings_that_cannot_work_are_one_sentence(tiny_model_dir, monkeypatch):
-    with pytest.raises(LabError, match=r"^a 4bit base cannot be fully fine-tuned .*: pick method lora"):
+    with pytest.raises(LabError, match=r"^a 4bit base: its weights are frozen integers, .*; pick method lora"):
         RunConfig(quantization="4bit").validate()
     with pytest.raises(LabError, match="quantization must be one of none, 4bit, 8bit"):
         RunConfig(method="lora", quantization="2bit").validate()
