@@ -3,6 +3,7 @@
 teacher_forcing  every position's prediction of the next token, base vs fine-tuned (`inspect_example`)
 decoding         greedy, beam search and sampling traces from one `generate` call (`decode`)
 generate         the prompt up to an example's answer and a greedy answer to it
+run_models       how a run is asked: the prompt in its format under its chat template, its base and tuned models
 """
 
 from lab.look.decoding import DECODERS, DecodeSettings, Trace, decode, spread

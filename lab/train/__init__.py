@@ -11,7 +11,8 @@ run_files    a run folder's own record (run.json, metrics.jsonl) that a damaged 
 store        `RunStore`: runs and metrics in SQLite, a folder per run
 leases       `Lease`: a process renews the runs it holds; a run whose lease lapses is interrupted
 execute      `execute`: carry out one run from the store (app worker and CLI alike)
-runner       `runner_for`: the one background worker of a process
+runner       `runner_for`: the one background worker of a process, training each run in a child process
+child        `python -m lab.train.child RUN_ID`: one run trained in its own process, ending with its parent
 """
 
 from lab.train.config import DEFAULT_LR, ENGINES, METHODS, RunConfig
