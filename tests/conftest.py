@@ -95,13 +95,28 @@ def shown_texts(htmls: list[str]) -> list[str]:
 
 
 def fresh_lab_home(tmp_path: Path) -> Path:
-    """An empty lab home whose models/ is the test run's, so that the shipped model converts once per run."""
+    """An empty lab home whose models/ is the test run's, so that the shipped model converts once per run, and
+    which knows this machine's bf16 verdict for the shipped model (measured once per test run: on a busy 2-core
+    machine the probe took 40 s, at every first visit of a Train page)."""
+    import shutil
+
     from lab.common import lab_home
 
     home = tmp_path / "home"
     home.mkdir()
     (home / "models").symlink_to(lab_home() / "models")
+    shutil.copy(shipped_hardware_verdict(), home / "hardware.json")
     return home
+
+
+def shipped_hardware_verdict() -> Path:
+    """The test run's hardware.json, holding the bf16 probe at the shipped model's shape (measured if absent)."""
+    from lab.common import lab_home
+    from lab.models.references import model_config
+    from lab.train.hardware import bf16_probe, model_shape
+
+    bf16_probe(model_shape(model_config()))  # read back when it is there
+    return lab_home() / "hardware.json"
 
 
 @pytest.fixture

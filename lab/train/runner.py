@@ -45,6 +45,7 @@ class Runner:
         self.waiting: Counter[str] = Counter()
         self._waiting_lock = threading.Lock()  # the page's threads enqueue, the worker releases, the lease reads
         self.child: subprocess.Popen | None = None  # the process training now
+        self.closing = False  # the process is ending: abandon() says how its runs ended, not the worker
         self.thread = threading.Thread(target=self._work, name="sft-lab-runner", daemon=True)
         self.lease = Lease(store, self.held, expire_others=True).__enter__()
         self.store.mark_interrupted()
@@ -54,6 +55,7 @@ class Runner:
     def abandon(self) -> None:
         """The process is ending (the server was stopped): the child training ends, and the runs read
         interrupted at once, saying what a resume will do, rather than when their leases lapse."""
+        self.closing = True
         self.lease.__exit__()
         child = self.child
         if child is not None and child.poll() is None:
@@ -136,6 +138,8 @@ class Runner:
                 if self.child.stdin:
                     self.child.stdin.close()
                 self.child = None
+        if self.closing:  # abandon() ended the child and marks the run interrupted
+            return
         run = self.store.get(run_id)
         # Active with no other entry queued: the child ended without writing how the run ended. (With another,
         # the child had ended it and a Resume queued it again before the child's process was gone.)

@@ -63,6 +63,8 @@ def train_from_the_page(tab, store, strategy: str) -> str:
         tab.wait_for_function(
             "() => !document.querySelector('[data-testid=stExpanderDetails]').hasAttribute('inert')", timeout=10_000
         )
+    # the form ends with the button once the page has drawn it all (the precision probe may still be measuring)
+    tab.get_by_role("button", name="Train", exact=True).wait_for(timeout=180_000)
     choose(tab, "Strategy (what is learned)", strategy)
     before = {r.id for r in store.list()}
     tab.get_by_role("button", name="Train", exact=True).click()

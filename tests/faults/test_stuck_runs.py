@@ -105,6 +105,7 @@ def test_a_run_whose_process_id_was_handed_to_another_process_is_interrupted(tin
         "UPDATE runs SET status = 'running', step = 4, pid = ?, heartbeat = ? WHERE id = ?",
         (os.getpid(), time.time() - 3600, run_id),
     )
+    assert store.mark_interrupted() == [run_id]  # as a page opening the store does
     run = store.get(run_id)
     assert run.status == "interrupted"
     assert run.message == "the process training it stopped at step 4; Resume starts it over: it had no checkpoint yet"
