@@ -24,8 +24,8 @@ def _end_with_parent() -> None:
     the file descriptor itself: a thread blocked in `sys.stdin`'s buffered reader holds its lock, and the
     interpreter aborts when it meets that lock at shutdown."""
     try:
-        while os.read(0, 1 << 16):
-            pass
+        while os.read(0, 1 << 16):  # whatever is written is ignored; only the end of the pipe matters
+            continue
     finally:
         os._exit(EXIT_PARENT_GONE)
 

@@ -10,6 +10,7 @@ store that cannot be read for a moment is asked again while the run's lease is k
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
 import signal
@@ -149,12 +150,10 @@ class Runner:
     def _fail(self, run_id: str, why: str, run=None) -> None:
         """Mark a run failed, saying why and what a resume does; a store that cannot be written leaves the run
         to its lease, which lapses once nobody holds it, so it reads interrupted."""
-        try:
+        with contextlib.suppress(Exception):  # nothing more can be said: the lease, now lapsing, speaks for the run
             run = run or self.store.get(run_id)
             resume = f"; {what_resume_does(run.step, run.checkpoint_step)}" if run.step else ""
             self.store.set_status(run_id, "failed", why + resume, finished=time.time())
-        except Exception:  # nothing more can be said: the lease, now lapsing, speaks for the run
-            pass
 
 
 def _child_environment(home: Path) -> dict[str, str]:
@@ -168,13 +167,11 @@ def _child_environment(home: Path) -> dict[str, str]:
 
 def _oom_kills() -> int:
     """How many processes the kernel's out-of-memory killer has ended in this cgroup so far (0 where unknown)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no cgroup v2 memory controller: unknown
         for line in Path("/sys/fs/cgroup/memory.events").read_text().splitlines():
             name, _, count = line.partition(" ")
             if name == "oom_kill":
                 return int(count)
-    except (OSError, ValueError):
-        pass
     return 0
 
 
@@ -193,12 +190,10 @@ def _why_the_child_died(code: int, oom_killed: bool, log_path: Path) -> str:
 
 
 def _memory_sentence() -> str:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no cgroup limit to read: the machine's memory
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         if limit != "max":
             return f"this lab may use {int(limit) / 2**30:.1f} GiB"
-    except (OSError, ValueError):
-        pass
     pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     return f"the machine has {pages * size / 2**30:.1f} GiB"
 
