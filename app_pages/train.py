@@ -176,7 +176,6 @@ LIVE_SECONDS = 2.0  # how often the live view redraws while anything trains
 def live_view() -> None:
     """The selected run and the runs table, redrawn every LIVE_SECONDS while anything trains; the rest of the
     page stays usable. One fragment: each redraw is one script run."""
-    store.mark_interrupted()  # a run whose process died while this page watched it reads interrupted
     live_run()
     st.subheader("Runs")
     runs_table()
