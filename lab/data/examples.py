@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")  # the roles the editor offers; a row may hold any other
+REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")  # where chat templates read an answer's reasoning
 # How a row was written, the shapes TRL reads: `messages`; `prompt-completion` with strings; the same with
 # message lists (`chat-prompt-completion`); `text`. A row is written back in its own shape.
 SHAPES = ("messages", "prompt-completion", "chat-prompt-completion", "text")
@@ -13,10 +15,81 @@ SHAPES = ("messages", "prompt-completion", "chat-prompt-completion", "text")
 
 @dataclass(frozen=True)
 class Turn:
-    """One message of a conversation."""
+    """One message of a conversation, kept as written.
+
+    `content` is the text a person reads and edits; a content written as a list of parts keeps its parts (as
+    JSON text in `parts`) and shows their text joined. Every other key of the message (`tool_calls`, `name`,
+    `tool_call_id`, `reasoning_content`, `weight`, keys the lab does not know) stays in `fields`, as JSON text,
+    and reaches the chat template unchanged."""
 
     role: str
     content: str
+    fields: str = ""  # the message's other keys as a JSON object, "" when it has none
+    parts: str = ""  # the content as written when it is a list of parts (JSON), "" when it is text
+
+    def other(self) -> dict[str, Any]:
+        """The message's keys other than role and content."""
+        return json.loads(self.fields) if self.fields else {}
+
+    def message(self) -> dict[str, Any]:
+        """The message as a chat template takes it: role, content (text, or its parts), every other key."""
+        return {"role": self.role, "content": self.content_value(), **self.other()}
+
+    def content_value(self) -> Any:
+        """The content as written: the text, or the list of parts with the (edited) text in its text parts."""
+        if not self.parts:
+            return self.content
+        parts = json.loads(self.parts)
+        if parts is None:  # written as null (an assistant message that only calls tools)
+            return None if not self.content else self.content
+        if parts_text(parts) == self.content:
+            return parts
+        texts = [k for k, p in enumerate(parts) if isinstance(p, dict) and p.get("type") == "text"]
+        if not texts:
+            return [*parts, {"type": "text", "text": self.content}]
+        first = texts[0]
+        kept = [p for k, p in enumerate(parts) if k not in texts[1:]]  # the edit replaces every text part's text
+        kept[first] = {**parts[first], "text": self.content}
+        return kept
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning written with this message (`reasoning_content`, `thinking` or `reasoning`), or ""."""
+        other = self.other()
+        return next((other[k] for k in REASONING_KEYS if isinstance(other.get(k), str)), "")
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The message's tool calls as written ([] when none)."""
+        calls = self.other().get("tool_calls")
+        return calls if isinstance(calls, list) else []
+
+    def with_fields(self, **changes: Any) -> Turn:
+        """The turn with message keys set (a value of None removes the key)."""
+        other = self.other()
+        for key, value in changes.items():
+            if value is None:
+                other.pop(key, None)
+            else:
+                other[key] = value
+        return replace(self, fields=json.dumps(other, ensure_ascii=False) if other else "")
+
+
+def parts_text(parts: list) -> str:
+    """The text of a content written as parts: its text parts joined."""
+    if not isinstance(parts, list):
+        return ""
+    return "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
+
+
+def tool_call_pieces(call: Any) -> tuple[str, str]:
+    """(name, arguments as JSON text) of one tool call, in OpenAI's `{"function": {...}}` form or flat."""
+    if not isinstance(call, dict):
+        return "", ""
+    inner = call.get("function") if isinstance(call.get("function"), dict) else call
+    name = inner.get("name", "")
+    args = inner.get("arguments", "")
+    return str(name), args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -25,9 +98,9 @@ class Conversation:
 
     turns: tuple[Turn, ...]
 
-    def messages(self) -> list[dict[str, str]]:
-        """The turns as the `[{"role", "content"}]` list chat templates take."""
-        return [{"role": t.role, "content": t.content} for t in self.turns]
+    def messages(self) -> list[dict[str, Any]]:
+        """The turns as the list of messages chat templates take, every key as written."""
+        return [t.message() for t in self.turns]
 
     @property
     def has_assistant(self) -> bool:
@@ -49,6 +122,10 @@ class Example:
     uid: str = field(default="", compare=False)  # its identity in the edited set, whatever its place or text
     shape: str = "messages"  # one of SHAPES; `text` when conversation is None
     prompt_turns: int = 0  # chat-prompt-completion: how many turns the prompt holds
+    tools: str = ""  # the row's `tools` as written (JSON text), "" when none
+    template_kwargs: str = ""  # the row's `chat_template_kwargs` (JSON text), e.g. {"enable_thinking": false}
+    columns: str = ""  # the row's other columns (JSON text), kept and written back
+    read_as: str = ""  # the conversion that read the row, in words ("ShareGPT: human → user, ..."), "" for none
 
     def __post_init__(self):
         if self.conversation is None and self.shape != "text":
@@ -57,6 +134,22 @@ class Example:
     @property
     def is_text(self) -> bool:
         return self.conversation is None
+
+    def tool_list(self) -> list[Any] | None:
+        """The row's tools as a list (a `tools` column written as JSON text is read, as TRL reads it)."""
+        if not self.tools:
+            return None
+        value = json.loads(self.tools)
+        if isinstance(value, str):
+            value = json.loads(value)
+        return value
+
+    def template_arguments(self) -> dict[str, Any]:
+        """What TRL's SFTTrainer passes to the chat template besides the messages: `tools` and the row's
+        `chat_template_kwargs`."""
+        extra = json.loads(self.template_kwargs) if self.template_kwargs else {}
+        tools = self.tool_list()
+        return ({"tools": tools} if tools else {}) | extra
 
     def empty_turns(self) -> list[int]:
         """Indices of turns whose content is empty or only whitespace."""
@@ -79,15 +172,19 @@ def single_turn(user: str, assistant: str, system: str | None = None) -> Example
 def example_to_row(example: Example, with_id: bool = False) -> dict[str, Any]:
     """The row written for an example, in the shape it was read in (and its `id`, in the workspace)."""
     row = {"id": example.uid} if with_id and example.uid else {}
+    row |= json.loads(example.columns) if example.columns else {}
     if example.conversation is None:
         return row | {"text": example.text}
+    extra = {"tools": json.loads(example.tools)} if example.tools else {}
+    if example.template_kwargs:
+        extra["chat_template_kwargs"] = json.loads(example.template_kwargs)
     messages = example.conversation.messages()
     if example.shape == "prompt-completion":
-        return row | {"prompt": messages[0]["content"], "completion": messages[1]["content"]}
+        return row | {"prompt": messages[0]["content"], "completion": messages[1]["content"]} | extra
     if example.shape == "chat-prompt-completion":
         k = example.prompt_turns
-        return row | {"prompt": messages[:k], "completion": messages[k:]}
-    return row | {"messages": messages}
+        return row | {"prompt": messages[:k], "completion": messages[k:]} | extra
+    return row | {"messages": messages} | extra
 
 
 def shape_kept(example: Example) -> Example:

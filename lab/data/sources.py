@@ -1,27 +1,33 @@
 """Datasets in the shapes people have, read into examples and written back.
 
-Three row shapes are understood, the ones TRL and most hubs use:
-  {"messages": [{"role", "content"}, ...]}        conversational
+The row shapes TRL reads are kept as they are:
+  {"messages": [{"role", "content", ...}, ...], "tools"?, "chat_template_kwargs"?}   conversational
   {"prompt": ..., "completion": ...}               prompt-completion (strings or message lists)
   {"text": ...}                                    plain text, kept as written (`### Human:` markers included)
+Every key of a message (tool calls, tool turns, reasoning, content parts, OpenAI's `weight`) is kept, and so
+are a row's other columns. ShareGPT and Alpaca rows are converted to `messages`, and say so (`shapes`).
 Each example remembers its row's shape, so it is tokenized as TRL treats that shape and written back in it.
-from JSONL, CSV, Parquet, a `datasets.Dataset`, a built-in sample (`sample:NAME`) or the ChatterBot corpus
-(`chatterbot:LANGUAGE[/TOPIC]`).
+
+Sources: .jsonl, .json (an array or an object of columns), .csv, .parquet, .arrow, a `datasets` `save_to_disk`
+folder, a hub id (`org/name[:config][:split]`, through `datasets.load_dataset`), a built-in sample
+(`sample:NAME`) or the ChatterBot corpus (`chatterbot:LANGUAGE[/TOPIC]`). `iter_examples` reads lazily.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lab.common import CHATTERBOT_PREFIX, SAMPLE_PREFIX
+from lab.common import CHATTERBOT_PREFIX, SAMPLE_PREFIX, first_line
 from lab.data.corpora import load_chatterbot
-from lab.data.examples import ROLES, Conversation, Example, Turn, example_to_row
+from lab.data.examples import Conversation, Example, Turn, example_to_row, parts_text
+from lab.data.shapes import converted
 from lab.errors import DataError
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -31,6 +37,7 @@ SAMPLES_DIR = Path(__file__).parent / "samples"
 
 
 def _messages_from(value: Any, where: str) -> list[Turn]:
+    """Messages as written -> turns that keep every key; a role is any text (the chat template judges it)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -40,17 +47,39 @@ def _messages_from(value: Any, where: str) -> list[Turn]:
         raise DataError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
     turns = []
     for i, m in enumerate(value):
-        if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise DataError(f"{where}: message {i} needs a 'role' and a 'content'")
-        role, content = str(m["role"]), m["content"]
-        if role not in ROLES:
-            raise DataError(f"{where}: message {i} has role '{role}'; expected one of {', '.join(ROLES)}")
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            raise DataError(f"{where}: message {i} content must be text")
-        turns.append(Turn(role, content))
+        if not isinstance(m, dict) or "role" not in m:
+            raise DataError(f"{where}: message {i} needs a 'role'")
+        role, content = m["role"], m.get("content")
+        if not isinstance(role, str) or not role.strip():
+            raise DataError(f"{where}: message {i} has no role")
+        if "content" not in m and not m.get("tool_calls"):
+            raise DataError(f"{where}: message {i} needs a 'content' (or, for an assistant, 'tool_calls')")
+        fields = {k: _plain(v) for k, v in m.items() if k not in ("role", "content")}
+        fields = {k: v for k, v in fields.items() if v is not None}  # a table's empty cell, not a key written
+        extra = json.dumps(fields, ensure_ascii=False) if fields else ""
+        if isinstance(content, str):
+            turns.append(Turn(role, content, extra))
+        elif content is None:
+            turns.append(Turn(role, "", extra, "null" if "content" in m else ""))
+        elif isinstance(content, (list, tuple)):
+            parts = [_plain(p) for p in content]
+            if not all(isinstance(p, dict) and "type" in p for p in parts):
+                raise DataError(f"{where}: message {i} content is a list, but not of parts with a 'type'")
+            turns.append(Turn(role, parts_text(parts), extra, json.dumps(parts, ensure_ascii=False)))
+        else:
+            raise DataError(f"{where}: message {i} content must be text or a list of parts")
     return turns
+
+
+def _plain(value: Any) -> Any:
+    """A value read from Parquet or Arrow as plain JSON values: numpy arrays become lists, recursively."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a lone one: JSON's \\ud800 escape parses to it, UTF-8 refuses it
@@ -66,9 +95,38 @@ def example_from_row(row: dict[str, Any], where: str) -> Example:
             f"{where}: holds \\u{ord(half.group()):04x}, half of a UTF-16 surrogate pair and not a character "
             "(no text encoding can carry it): fix the escape in the file"
         )
+    row, read_as = converted(row, where)
     example = _example(row, where)
     uid = row.get("id")
-    return replace(example, uid=str(uid)) if isinstance(uid, (str, int)) and str(uid) else example
+    known = {"id", "messages", "prompt", "completion", "text", "tools", "chat_template_kwargs"}
+    rest = {k: _plain(v) for k, v in row.items() if k not in known and v is not None}
+    kept = {"columns": json.dumps(rest, ensure_ascii=False) if rest else "", "read_as": read_as}
+    if example.conversation is not None:
+        kept |= _template_inputs(row, where)
+    if isinstance(uid, (str, int)) and str(uid):
+        kept["uid"] = str(uid)
+    return replace(example, **kept)
+
+
+def _template_inputs(row: dict[str, Any], where: str) -> dict[str, str]:
+    """A conversation row's `tools` and `chat_template_kwargs`, as SFTTrainer passes them to the template."""
+    out = {}
+    tools = _plain(row.get("tools"))
+    if isinstance(tools, str):
+        try:
+            json.loads(tools)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: 'tools' is text but not JSON ({e.msg})") from None
+    if tools not in (None, "", []):
+        if not isinstance(tools, (list, str)):
+            raise DataError(f"{where}: 'tools' must be a list of tool schemas")
+        out["tools"] = json.dumps(tools, ensure_ascii=False)
+    kwargs = _plain(row.get("chat_template_kwargs"))
+    if kwargs:
+        if not isinstance(kwargs, dict):
+            raise DataError(f"{where}: 'chat_template_kwargs' must be an object")
+        out["template_kwargs"] = json.dumps(kwargs, ensure_ascii=False)
+    return out
 
 
 def _example(row: dict[str, Any], where: str) -> Example:
@@ -96,7 +154,10 @@ def _example(row: dict[str, Any], where: str) -> Example:
             raise DataError(f"{where}: 'text' must be a string")
         return Example(text=row["text"], source=where)
     fields = ", ".join(f"'{k}'" for k in row) or "no fields"
-    raise DataError(f"{where}: expected 'messages', 'prompt' and 'completion', or 'text'; found {fields}")
+    raise DataError(
+        f"{where}: expected 'messages', 'prompt' and 'completion', 'text', ShareGPT's 'conversations' or Alpaca's "
+        f"'instruction' and 'output'; found {fields}"
+    )
 
 
 def examples_from_dataset(dataset: Iterable[dict[str, Any]]) -> list[Example]:
@@ -127,69 +188,169 @@ def heldout_question() -> tuple[str, str]:
 
 
 def read_jsonl(path: Path) -> list[Example]:
-    examples = []
+    return [example_from_row(row, where) for row, where in _jsonl_rows(path)]
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[Any, str]]:
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             where = f"{path.name} line {n}"
             try:
-                row = json.loads(line)
+                yield json.loads(line), where
             except json.JSONDecodeError as e:
                 raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            examples.append(example_from_row(row, where))
-    return examples
 
 
-def _read_table(path: Path, frame) -> list[Example]:
-    rows = frame.to_dict(orient="records")
-    out = []
-    for i, row in enumerate(rows):
-        clean = {k: v for k, v in row.items() if not _is_missing(v)}
-        # Parquet keeps nested lists as numpy arrays; turn them back into plain lists of dicts.
-        for key in ("messages", "prompt", "completion"):
-            if key in clean and hasattr(clean[key], "tolist"):
-                clean[key] = clean[key].tolist()
-        out.append(example_from_row(clean, f"{path.name} row {i + 1}"))
-    return out
+def _json_rows(path: Path) -> Iterator[tuple[Any, str]]:
+    """A .json file: an array of rows, an object of columns (equal-length lists), or JSON lines."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # one object per line: JSON lines under a .json name
+            yield from _jsonl_rows(path)
+            return
+        raise DataError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        lengths = {len(v) for v in value.values()}
+        if len(lengths) > 1:
+            raise DataError(f"{path.name}: an object of columns whose lists differ in length ({sorted(lengths)})")
+        value = [dict(zip(value, cells)) for cells in zip(*value.values())]
+    elif isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise DataError(f"{path.name}: expected an array of rows or an object of columns, found {type(value).__name__}")
+    for n, row in enumerate(value, start=1):
+        yield row, f"{path.name} row {n}"
+
+
+def _table_rows(path: Path) -> Iterator[tuple[Any, str]]:
+    """CSV (in chunks) and Parquet (by record batch) rows, read without holding the file in memory."""
+    if path.suffix.lower() == ".csv":
+        import pandas as pd  # heavy (about half a second), and only tables need it
+
+        chunks = pd.read_csv(path, keep_default_na=False, dtype=str, chunksize=4096)
+        frames = (chunk.to_dict(orient="records") for chunk in chunks)
+    else:
+        import pyarrow.parquet as pq
+
+        frames = (batch.to_pylist() for batch in pq.ParquetFile(path).iter_batches(batch_size=4096))
+    n = 0
+    for rows in frames:
+        for row in rows:
+            n += 1
+            yield {k: v for k, v in row.items() if not _is_missing(v)}, f"{path.name} row {n}"
+
+
+def _dataset_rows(dataset, name: str) -> Iterator[tuple[Any, str]]:
+    for n, row in enumerate(dataset, start=1):
+        yield {k: v for k, v in row.items() if not _is_missing(v)}, f"{name} row {n}"
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def read_examples(source: str | Path) -> list[Example]:
-    """Read a dataset: `sample:NAME`, `chatterbot:LANGUAGE[/TOPIC]`, or a .jsonl/.json/.csv/.parquet file.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+){0,2}$")  # org/name[:config]:split
 
-    Raises DataError."""
-    text = str(source)
-    if text.startswith(SAMPLE_PREFIX):
-        return load_sample(text[len(SAMPLE_PREFIX) :])
-    if text.startswith(CHATTERBOT_PREFIX):
-        return load_chatterbot(text[len(CHATTERBOT_PREFIX) :])
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
-    suffix = path.suffix.lower()
+
+def is_hub_id(text: str) -> bool:
+    """Whether a source names a hub dataset (`org/name`, `org/name:split`, `org/name:config:split`)."""
+    name = text.split(":")[0]
+    return bool(HUB_ID.match(text)) and not Path(name).exists() and Path(name).suffix.lower() not in FILE_TYPES
+
+
+def _hub_rows(text: str) -> Iterator[tuple[Any, str]]:
+    """A hub dataset through `datasets.load_dataset` (its cache offline, streamed online)."""
+    import datasets  # heavy, and only a hub id needs it
+
+    name, *rest = text.split(":")
+    config, split = (rest + [None])[:2] if len(rest) == 2 else (None, (rest or ["train"])[0])
+    call = f"datasets.load_dataset('{name}'" + (f", '{config}'" if config else "") + f", split='{split}')"
+    datasets.disable_progress_bars()
     try:
-        if suffix in (".jsonl", ".json"):
-            examples = read_jsonl(path)
-        elif suffix in (".csv", ".parquet"):
-            import pandas as pd  # heavy (about half a second), and only tables need it
+        dataset = datasets.load_dataset(name, config, split=split)
+    except Exception as e:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError...)
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or datasets.config.HF_HUB_OFFLINE
+        where = "not in the local hub cache, and the hub is off (HF_HUB_OFFLINE)" if offline else first_line(e)
+        raise DataError(f"{text}: cannot load the hub dataset ({call}): {where}") from None
+    yield from _dataset_rows(dataset, name)
 
-            frame = pd.read_csv(path, keep_default_na=False, dtype=str) if suffix == ".csv" else pd.read_parquet(path)
-            examples = _read_table(path, frame)
-        else:
-            raise DataError(f"{path.name}: unknown file type '{suffix}'; use .jsonl, .csv or .parquet")
+
+def _disk_rows(path: Path) -> Iterator[tuple[Any, str]]:
+    """A `datasets` `save_to_disk` folder (one split, or a DatasetDict's first-named 'train') or an .arrow file."""
+    import datasets  # heavy, as above
+
+    datasets.disable_progress_bars()
+    if path.is_dir():
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            split = "train" if "train" in loaded else next(iter(loaded))
+            loaded = loaded[split]
+    else:
+        loaded = datasets.Dataset.from_file(str(path))
+    yield from _dataset_rows(loaded, path.name)
+
+
+FILE_TYPES = (".jsonl", ".json", ".csv", ".parquet", ".arrow")
+
+
+def iter_rows(source: str | Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every row of a file, folder or hub dataset with where it was read, lazily. Raises DataError."""
+    text = str(source)
+    path = Path(source)
+    if not path.exists() and is_hub_id(text):
+        yield from _hub_rows(text)
+        return
+    if path.is_dir():
+        if not (path / "dataset_info.json").is_file() and not (path / "dataset_dict.json").is_file():
+            raise DataError(f"{path}: a folder, but not one `datasets` saved (no dataset_info.json)")
+        reader = _disk_rows
+    elif not path.is_file():
+        raise DataError(f"no such file, folder or hub dataset: {path}")
+    else:
+        suffix = path.suffix.lower()
+        readers = {".jsonl": _jsonl_rows, ".json": _json_rows, ".csv": _table_rows, ".parquet": _table_rows}
+        reader = readers.get(suffix, _disk_rows if suffix == ".arrow" else None)
+        if reader is None:
+            raise DataError(f"{path.name}: unknown file type '{suffix}'; use {', '.join(FILE_TYPES)}")
+    try:
+        yield from reader(path)
     except DataError:
         raise
     except UnicodeDecodeError:
         raise DataError(f"{path.name}: not UTF-8 text") from None
-    except (ValueError, OSError) as e:  # pandas' and pyarrow's parse errors are ValueErrors: one sentence
-        raise DataError(f"{path.name}: cannot be read as {suffix[1:]} ({type(e).__name__}: {e})") from None
+    except (ValueError, OSError) as e:  # pandas', pyarrow's and datasets' parse errors: one sentence
+        kind = path.suffix[1:] or "a datasets folder"
+        raise DataError(f"{path.name}: cannot be read as {kind} ({type(e).__name__}: {first_line(e)})") from None
+
+
+def iter_examples(source: str | Path) -> Iterator[Example]:
+    """Every example of a source, lazily (bounded memory for `check` and `ratio` on large sets)."""
+    text = str(source)
+    if text.startswith(SAMPLE_PREFIX):
+        yield from load_sample(text[len(SAMPLE_PREFIX) :])
+    elif text.startswith(CHATTERBOT_PREFIX):
+        yield from load_chatterbot(text[len(CHATTERBOT_PREFIX) :])
+    else:
+        for row, where in iter_rows(source):
+            yield example_from_row(row, where)
+
+
+def read_examples(source: str | Path) -> list[Example]:
+    """Read a dataset: `sample:NAME`, `chatterbot:LANGUAGE[/TOPIC]`, a .jsonl/.json/.csv/.parquet/.arrow file,
+    a `datasets` `save_to_disk` folder, or a hub id (`org/name[:config][:split]`). Raises DataError."""
+    examples = list(iter_examples(source))
     if not examples:
-        raise DataError(f"{path.name} holds no examples")
+        raise DataError(f"{Path(str(source)).name} holds no examples")
     return examples
+
+
+def conversions(examples: Iterable[Example]) -> list[str]:
+    """The conversions that read a set, each once, in words ("read as ShareGPT: human → user, ...")."""
+    return list(dict.fromkeys(ex.read_as for ex in examples if ex.read_as))
 
 
 def examples_from_upload(name: str, data: bytes) -> list[Example]:

@@ -11,12 +11,18 @@ under a strategy's labels. Each is a Note with a stable code, one sentence namin
                          conversation): what is masked differs from what the model sees at inference
   empty-think-trained    an empty reasoning block the template inserts lies inside the trained span
   history-altered        an earlier turn's content is dropped or changed by the rendering (e.g. reasoning)
+  tool-output-trained    a tool's result lies inside the trained span: the model learns to write what tools return
+  field-dropped          the template never renders a key the row has (tool calls, reasoning, tools): training
+                         sees less than was written, e.g. an answer that was a tool call trains as an empty answer
+  reasoning-history-dropped  the template strips the reasoning of earlier answers and keeps the last one's: the
+                         model trains on a history other than the one written
 """
 
 from __future__ import annotations
 
 import re
 
+from lab.data.examples import tool_call_pieces
 from lab.errors import FormatError
 from lab.labels.formats import apply_chat_template
 from lab.labels.token_labels import Labels, Note, token_name
@@ -30,9 +36,19 @@ AUDIT_CODES = (
     "not-prefix-preserving",
     "empty-think-trained",
     "history-altered",
+    "tool-output-trained",
+    "field-dropped",
+    "reasoning-history-dropped",
 )
 # The codes no strategy changes (found once per example, whatever is trained).
-STRUCTURAL_CODES = ("double-bos", "stop-token-not-eos", "not-prefix-preserving", "history-altered")
+STRUCTURAL_CODES = (
+    "double-bos",
+    "stop-token-not-eos",
+    "not-prefix-preserving",
+    "history-altered",
+    "field-dropped",
+    "reasoning-history-dropped",
+)
 _WORDS = re.compile(r"[A-Za-z][\w'’-]*(?:[ ,:.;]+[A-Za-z0-9][\w'’-]*){2,}")  # three words or more in a row
 _EMPTY_THINK = re.compile(r"<think>\s*</think>|<\|channel>thought\s*<channel\|>")
 
@@ -56,9 +72,12 @@ def audit(
         )
     notes += _injected(item, trained)
     conv = item.example.conversation
+    if conv is not None:
+        notes += _tool_output(item, trained)
     if conv is not None and rendered.format in ("chat-template", "classic"):
         notes += _stop_tokens(item, labels, trained, tokenizer, stop_ids, structural)
         notes += _history(item) if structural else []
+        notes += _dropped(item) if structural else []
     if conv is not None and rendered.format == "chat-template":
         notes += _prefix(item, tokenizer) if structural else []
         notes += _empty_think(item, trained)
@@ -76,6 +95,63 @@ def audit_strategies(
             out += [(name, note) for note in audit(item, labels, tokenizer, stop_ids, structural)]
             structural = False
     return out
+
+
+def _tool_output(item: Tokenized, trained: list[bool]) -> list[Note]:
+    enc = item.encoded
+    hit = [i for i in range(1, len(enc)) if trained[i] and enc.roles[i] == "tool" and enc.kinds[i] == "content"]
+    if not hit:
+        return []
+    turn = enc.turns[hit[0]]
+    return [
+        Note(
+            f"the result of tool turn {turn} is trained ({len(hit)} tokens, token {hit[0]} first): the model "
+            "learns to write what the tool returns instead of waiting for it",
+            "tool-output-trained",
+        )
+    ]
+
+
+def _dropped(item: Tokenized) -> list[Note]:
+    """Keys of the row the rendering never shows: reasoning, tool calls, tools; and reasoning kept only late."""
+    text, example = item.rendered.text, item.example
+    turns = example.conversation.turns
+    reasoning = [(t, turn.reasoning.strip()) for t, turn in enumerate(turns) if turn.reasoning.strip()]
+    shown = [t for t, r in reasoning if r in text]
+    missing = [t for t, r in reasoning if r not in text]
+    if missing and shown and max(shown) > max(missing):
+        return [
+            Note(
+                f"the template drops the reasoning of earlier answers (turn {', '.join(map(str, missing))}) and "
+                f"keeps turn {max(shown)}'s: the model trains on a history other than the one written, and those "
+                "turns' reasoning is never learned",
+                "reasoning-history-dropped",
+            )
+        ]
+    for t, turn in enumerate(turns):
+        names = [tool_call_pieces(c)[0] for c in turn.tool_calls]
+        if any(n and n not in text for n in names):
+            empty = " so that answer trains as an empty answer" if not turn.content.strip() else ""
+            return [Note(f"the template does not render turn {t}'s tool call ({names[0]}),{empty}", "field-dropped")]
+    if missing:
+        return [
+            Note(
+                f"the template does not render the reasoning of turn {missing[0]}: it is written in the row and "
+                "never trained",
+                "field-dropped",
+            )
+        ]
+    tools = example.tool_list() or []
+    tool_names = [tool_call_pieces(tool)[0] for tool in tools if isinstance(tool, dict)]
+    if tool_names and not any(n and n in text for n in tool_names):
+        return [
+            Note(
+                f"the template does not render the row's tools ({', '.join(tool_names[:3])}): the model never sees "
+                "which tools it may call",
+                "field-dropped",
+            )
+        ]
+    return []
 
 
 def _spans_tokens(item: Tokenized, start: int, end: int) -> list[int]:
@@ -172,7 +248,10 @@ def _history(item: Tokenized) -> list[Note]:
 def _prefix(item: Tokenized, tokenizer) -> list[Note]:
     messages = item.example.conversation.messages()
     try:
-        renders = [apply_chat_template(tokenizer, messages[:k]) for k in range(1, len(messages) + 1)]
+        arguments = item.example.template_arguments()
+        renders = [
+            apply_chat_template(tokenizer, messages[:k], arguments=arguments) for k in range(1, len(messages) + 1)
+        ]
     except FormatError:
         return []
     for k in range(1, len(renders)):

@@ -17,13 +17,14 @@ spans) and the row TRL would be given for it (prompt-completion and conversation
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 from lab.common import first_line
-from lab.data.examples import Example
+from lab.data.examples import Example, tool_call_pieces
 from lab.data.markers import marker_roles
 from lab.errors import FormatError
-from lab.labels.rendered import Builder, Rendered, special_token_strings, without_specials
+from lab.labels.rendered import Builder, Rendered, Segment, special_token_strings, without_specials
 
 FORMATS = ("as-written", "classic", "chat-template")
 CLASSIC_HEADERS = {"user": "### Human:", "assistant": "### Assistant:", "system": "### System:"}
@@ -86,6 +87,12 @@ def _render_prompt_completion(prompt: str, completion: str, tokenizer) -> Render
 
 def _render_classic(example: Example, tokenizer) -> Rendered:
     turns = example.conversation.turns
+    for i, turn in enumerate(turns):
+        if turn.role not in CLASSIC_HEADERS:
+            raise FormatError(
+                f"the classic format writes system, user and assistant turns; turn {i} is a {turn.role} turn: "
+                "use the chat-template format"
+            )
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
     notes = []
     if not bos:
@@ -126,10 +133,15 @@ def _render_classic(example: Example, tokenizer) -> Rendered:
     )
 
 
-def apply_chat_template(tokenizer, messages: list[dict], generation_prompt: bool = False) -> str:
-    """The chat template's text for `messages`; a template that refuses them raises FormatError in one line."""
+def apply_chat_template(
+    tokenizer, messages: list[dict], generation_prompt: bool = False, arguments: dict | None = None
+) -> str:
+    """The chat template's text for `messages` (with a row's `tools` and `chat_template_kwargs` in `arguments`,
+    as SFTTrainer passes them); a template that refuses them raises FormatError in one line."""
     try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt, **(arguments or {})
+        )
     except Exception as e:
         raise FormatError(f"the chat template cannot render this conversation: {first_line(e)}") from None
 
@@ -139,12 +151,13 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         raise FormatError("this tokenizer has no chat template: pick a template, or use the classic format")
     conv = example.conversation
     messages = conv.messages()
+    arguments = example.template_arguments()
     b = Builder(special_token_strings(tokenizer))
     notes, completion_spans = [], []
     prev, folded = "", []
     for i, turn in enumerate(conv.turns):
         try:
-            full = apply_chat_template(tokenizer, messages[: i + 1])
+            full = apply_chat_template(tokenizer, messages[: i + 1], arguments=arguments)
         except FormatError:
             if i == len(conv.turns) - 1:
                 raise
@@ -154,7 +167,7 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
         delta = full[len(prev) :]
         completion_start = None
         if turn.role == "assistant":
-            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+            with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True, arguments=arguments)
             if with_prompt.startswith(prev) and full.startswith(with_prompt):
                 gen_len = len(with_prompt) - len(prev)
                 b.template(delta[:gen_len], "assistant", i)
@@ -200,23 +213,83 @@ def _render_chat_template(example: Example, tokenizer) -> Rendered:
     return _chat_rendered(example, b, completion_spans, notes)
 
 
+def _written_pieces(turn) -> list[tuple[str, str]]:
+    """The text of a message's reasoning and tool calls a template may write, each with its part name."""
+    pieces = [(turn.reasoning.strip(), "reasoning")] if turn.reasoning.strip() else []
+    if turn.parts and turn.content not in ("",):  # content parts a template writes one by one (Gemma trims each)
+        texts = [p.get("text", "") for p in json.loads(turn.parts) or [] if isinstance(p, dict)]
+        pieces += [(t.strip(), "") for t in texts if isinstance(t, str) and t.strip() and len(texts) > 1]
+    for call in turn.tool_calls:
+        name, args = tool_call_pieces(call)
+        if name:
+            pieces.append((name, "tool-call"))
+        if args and args not in ("{}", ""):
+            pieces.append((args, "tool-call"))
+    return pieces
+
+
+def _with_parts(example: Example, rendered_text: str, segments: list[Segment]) -> list[Segment]:
+    """Template segments that hold a message's reasoning or tool call, cut out as that message's content with
+    its part ("reasoning", "tool-call"): the template writes them, but they are what the message says."""
+    out = list(segments)
+    for i, turn in enumerate(example.conversation.turns):
+        for piece, part in _written_pieces(turn):
+            for variant in _variants(piece):
+                k = next(
+                    (
+                        k
+                        for k, s in enumerate(out)
+                        if s.turn == i and s.kind == "template" and variant in rendered_text[s.start : s.end]
+                    ),
+                    None,
+                )
+                if k is None:
+                    continue
+                seg = out[k]
+                at = rendered_text.index(variant, seg.start, seg.end)
+                cut = [
+                    Segment(seg.start, at, seg.role, "template", i),
+                    Segment(at, at + len(variant), seg.role, "content", i, part),
+                    Segment(at + len(variant), seg.end, seg.role, "template", i),
+                ]
+                out[k : k + 1] = [c for c in cut if c.end > c.start]
+                break
+    return out
+
+
+def _variants(piece: str) -> list[str]:
+    """A piece as templates may write it: as given, and JSON arguments with Jinja's `tojson` spacing or compact."""
+    out = [piece]
+    try:
+        value = json.loads(piece)
+    except (json.JSONDecodeError, TypeError):
+        return out
+    if isinstance(value, (dict, list)):
+        out += [json.dumps(value, ensure_ascii=False), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+    return list(dict.fromkeys(out))
+
+
 def _chat_rendered(example: Example, b: Builder, spans: list, notes: list[str]) -> Rendered:
     """A conversation rendered by its chat template, with the rows TRL is given for it: prompt-completion
-    (split where the row was split, else at the last answer) and conversational."""
+    (split where the row was split, else at the last answer) and conversational, `tools` and
+    `chat_template_kwargs` included."""
     messages = example.conversation.messages()
+    extra = {"tools": example.tool_list()} if example.tools else {}
+    if example.template_kwargs:
+        extra["chat_template_kwargs"] = json.loads(example.template_kwargs)
     last = (
         example.prompt_turns
         if example.shape == "chat-prompt-completion"
         else example.conversation.last_assistant_index()
     )
-    trl_completion = {"prompt": messages[:last], "completion": messages[last:]} if last is not None else None
+    trl_completion = {"prompt": messages[:last], "completion": messages[last:]} | extra if last is not None else None
     return Rendered(
         b.text,
-        tuple(b.segments),
+        tuple(_with_parts(example, b.text, b.segments)),
         "chat-template",
         tuple(spans),
         trl_completion,
-        {"messages": messages},
+        {"messages": messages} | extra,
         tuple(notes),
         False,
     )
@@ -227,7 +300,8 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
     conversation rendered once, as TRL renders it, each message found in it in order; the rest is template."""
     conv = example.conversation
     messages = conv.messages()
-    full = apply_chat_template(tokenizer, messages)
+    arguments = example.template_arguments()
+    full = apply_chat_template(tokenizer, messages, arguments=arguments)
     b = Builder(special_token_strings(tokenizer))
     notes = [
         f"the chat template renders earlier turns differently once turn {changed} follows (not prefix-preserving): "
@@ -243,7 +317,7 @@ def _render_whole(example: Example, tokenizer, changed: int) -> Rendered:
         start = at
         if turn.role == "assistant":
             try:
-                with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
+                with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True, arguments=arguments)
             except FormatError:
                 with_prompt = ""
             common = len(os.path.commonprefix([with_prompt, full]))

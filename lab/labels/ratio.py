@@ -161,19 +161,20 @@ def _chat_spans(example: Example, tokenizer) -> tuple[str, tuple[tuple[int, int]
     prefix-consistent, the full render decides, so the result always equals `formats.render`'s spans.
     """
     messages = example.conversation.messages()
+    arguments = example.template_arguments()
     spans, known = [], ""
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True)
-        full = apply_chat_template(tokenizer, messages[: i + 1])
+        with_prompt = apply_chat_template(tokenizer, messages[:i], generation_prompt=True, arguments=arguments)
+        full = apply_chat_template(tokenizer, messages[: i + 1], arguments=arguments)
         if not (with_prompt.startswith(known) and full.startswith(with_prompt)):
             rendered = render(example, tokenizer, "chat-template")
             return rendered.text, rendered.completion_spans
         spans.append((len(with_prompt), len(full)))
         known = full
     ends_with_answer = bool(messages) and messages[-1]["role"] == "assistant"
-    text = known if ends_with_answer else apply_chat_template(tokenizer, messages)
+    text = known if ends_with_answer else apply_chat_template(tokenizer, messages, arguments=arguments)
     if not text.startswith(known):
         rendered = render(example, tokenizer, "chat-template")
         return rendered.text, rendered.completion_spans

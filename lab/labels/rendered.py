@@ -15,9 +15,10 @@ class Segment:
 
     start: int
     end: int
-    role: str  # system | user | assistant | text
+    role: str  # system | user | assistant | tool (or any role a row writes) | text
     kind: str  # template | content | special
     turn: int  # index of the turn (-1 for raw text)
+    part: str = ""  # of a message's content: "" its text, "reasoning", "tool-call"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from lab.labels.trl_labels import trl_labels
 
 STRATEGIES = ("copy", "special-mask", "response-template", "trl-completion", "trl-assistant", "prompt-weight")
 COMPLETION_ONLY = ("special-mask", "response-template", "trl-completion", "trl-assistant")  # answers alone
-PROMPT_ROLES = ("system", "user")  # what the model is given, never what it should learn to write
+PROMPT_ROLES = ("system", "user", "tool")  # what the model is given, never what it should learn to write
 DESCRIPTIONS = {
     "copy": "labels copied from input_ids: every token is learned, prompt included",
     "special-mask": "-100 from the start through each bos; the answer and its eos are learned",
@@ -256,10 +256,16 @@ def _diagnose(name: str, item: Tokenized, labels: Labels, tokenizer) -> Labels:
         and not labels.trained(i)
         and any(labels.trained(j) for j in range(1, len(enc)) if enc.turns[j] == enc.turns[i])
     ]
+    last = len(enc) - 1
+    if item.example.conversation is None and last > 0 and enc.ids[last] == eos and not labels.trained(last):
+        if any(labels.trained(j) for j in range(1, last)):
+            masked_eos.append(last)  # a text row's closing eos: what ends the text the row teaches
     if masked_eos and not any(n.code == "eos-masked" for n in labels.notes):
         found.append(
             Note(
-                f"{name} masks the eos {token_name(tokenizer, eos)} that ends an answer (token {masked_eos[0]}): "
+                f"{name} masks the eos {token_name(tokenizer, eos)} that ends "
+                + ("the text" if item.example.conversation is None else "an answer")
+                + f" (token {masked_eos[0]}): "
                 "the model never learns to stop",
                 "eos-masked",
             )

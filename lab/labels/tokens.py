@@ -27,6 +27,7 @@ class Encoded:
     roles: tuple[str, ...]  # system | user | assistant | text
     kinds: tuple[str, ...]  # template | content | special
     turns: tuple[int, ...]
+    parts: tuple[str, ...]  # of content tokens: "" the message's text, "reasoning", "tool-call"
     special: tuple[bool, ...]
     completion: tuple[bool, ...]  # inside the format's completion (what completion-only training keeps)
 
@@ -68,7 +69,7 @@ def encode_ids(rendered: Rendered, tokenizer, ids: list[int], offsets: list[tupl
         in_completion[start:end] = b"\x01" * (end - start)
     specials = special_ids(tokenizer)
     tokens = tokenizer.convert_ids_to_tokens(ids)
-    pieces, roles, kinds, turns, completion = [], [], [], [], []
+    pieces, roles, kinds, turns, completion, parts = [], [], [], [], [], []
     prev_end = -1
     fallback = rendered.segments[0] if rendered.segments else None
     for token_id, (start, end) in zip(ids, offsets):
@@ -81,9 +82,11 @@ def encode_ids(rendered: Rendered, tokenizer, ids: list[int], offsets: list[tupl
         first = covered[0] if covered else (seg_at[start] if start < len(text) else None) or fallback
         roles.append(first.role if first else "text")
         turns.append(first.turn if first else -1)
+        content = [s for s in covered if s.kind == "content"]
+        parts.append(content[0].part if content and token_id not in specials else "")
         if token_id in specials:
             kinds.append("special")
-        elif any(s.kind == "content" for s in covered):
+        elif content:
             kinds.append("content")
         else:
             kinds.append(first.kind if first and first.kind != "special" else "template")
@@ -97,6 +100,7 @@ def encode_ids(rendered: Rendered, tokenizer, ids: list[int], offsets: list[tupl
         roles=tuple(roles),
         kinds=tuple(kinds),
         turns=tuple(turns),
+        parts=tuple(parts),
         special=tuple(i in specials for i in ids),
         completion=tuple(completion),
     )

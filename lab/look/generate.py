@@ -31,7 +31,10 @@ def prompt_text(example: Example, tokenizer, fmt: str) -> str:
         raise LabError("this example is a text row: it has no question and answer to split it at")
     if isinstance(row["prompt"], str):
         return row["prompt"]
-    return apply_chat_template(tokenizer, row["prompt"], generation_prompt=True)
+    extra = {"tools": row["tools"]} if row.get("tools") else {}
+    return apply_chat_template(
+        tokenizer, row["prompt"], generation_prompt=True, arguments=extra | row.get("chat_template_kwargs", {})
+    )
 
 
 def question_prompt(question: str, tokenizer, fmt: str) -> str:

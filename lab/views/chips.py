@@ -41,6 +41,9 @@ CSS = """<style>
 .sl-system{border-color:#7e57c2}.sl-system>.t{background:#ede7f6}
 .sl-user{border-color:#ef6c00}.sl-user>.t{background:#fff3e0}
 .sl-assistant{border-color:#1565c0}.sl-assistant>.t{background:#e3f2fd}
+.sl-tool{border-color:#2e7d32}.sl-tool>.t{background:#e8f5e9}
+.sl-c.pt-reasoning>.t{background:#fce4ec;font-style:italic}.sl-c.pt-reasoning{border-color:#ad1457}
+.sl-c.pt-tool-call>.t{background:#fff8e1;text-decoration:underline dotted}.sl-c.pt-tool-call{border-color:#f9a825}
 .sl-text>.t{background:#f5f5f5}
 .sl-c.sp>.t{background:#263238;color:#fff}
 .sl-key{border:1px dashed #90a4ae;background:#fff;text-align:left}
@@ -50,6 +53,8 @@ CSS = """<style>
  border:1px solid #cfd8dc;border-radius:6px;padding:.6em .8em;background:#fff}
 .sl-text-view span,.sl-legend-row span{border-radius:3px}
 .sl-role-system{background:#ede7f6}.sl-role-user{background:#fff3e0}.sl-role-assistant{background:#e3f2fd}
+.sl-role-tool{background:#e8f5e9}.sl-part-reasoning{background:#fce4ec;font-style:italic}
+.sl-part-tool-call{background:#fff8e1;text-decoration:underline dotted}
 .sl-kind-template{font-style:italic;color:#455a64}
 .sl-kind-special{background:#263238;color:#fff;padding:0 2px;font-weight:700}
 .sl-ws{color:#90a4ae}
@@ -95,13 +100,22 @@ def _key_chip(title: str, names: list[str]) -> str:
     return f'<div class="sl-c sl-key"><div class="t">{html.escape(title)}</div>{rows}</div>'
 
 
+def _css_name(role: str) -> str:
+    """A role as a CSS class name: a row may write any role, and only letters, digits, - and _ may pass."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", role)
+
+
+PART_WORDS = {"reasoning": "reasoning", "tool-call": "tool call"}
+
+
 def _hover(enc, i: int) -> str:
     who = (
         "the first token: no position predicts it, so no strategy learns it"
         if i == 0
         else f"predicted by the logits at position {i - 1}"
     )
-    return f"position {i} · id {enc.ids[i]} · {enc.tokens[i]} · {enc.roles[i]} {enc.kinds[i]} · {who}"
+    part = f" ({PART_WORDS[enc.parts[i]]})" if enc.parts[i] in PART_WORDS else ""
+    return f"position {i} · id {enc.ids[i]} · {enc.tokens[i]} · {enc.roles[i]} {enc.kinds[i]}{part} · {who}"
 
 
 def token_chips(
@@ -131,7 +145,8 @@ def token_chips(
                 else ("default system" if turn == -1 else f"turn {turn} · {enc.roles[i]}")
             )
             parts.append(_key_chip(label, names))
-        classes = f"sl-c sl-{enc.roles[i]}" + (" sp" if enc.special[i] else "")
+        classes = f"sl-c sl-{_css_name(enc.roles[i])}" + (" sp" if enc.special[i] else "")
+        classes += f" pt-{enc.parts[i]}" if enc.parts[i] else ""
         cells = "".join(_cell(labelled[n], i, n == "prompt-weight") for n in names)
         parts.append(
             f'<div class="{classes}" title="{html.escape(_hover(enc, i))}">'
@@ -193,6 +208,9 @@ def role_legend() -> str:
         ('<span class="sl-role-system">system</span>', "system"),
         ('<span class="sl-role-user">user</span>', "user"),
         ('<span class="sl-role-assistant">assistant</span>', "assistant"),
+        ('<span class="sl-role-tool">tool</span>', "a tool's result"),
+        ('<span class="sl-part-reasoning">reasoning</span>', "an answer's reasoning"),
+        ('<span class="sl-part-tool-call">tool call</span>', "an answer's tool call"),
         ('<span class="sl-kind-special">&lt;|special|&gt;</span>', "special token"),
         ('<span class="sl-kind-template">### template</span>', "text the format adds"),
         ('<span class="sl-ws">·</span> <span class="sl-ws">↵</span>', "a space in template text, a newline"),
@@ -213,7 +231,8 @@ def rendered_text(rendered: Rendered) -> str:
         if seg.kind != "content":
             inner = inner.replace(" ", '<span class="sl-ws">·</span>')
         inner = inner.replace("\n", '<span class="sl-ws">↵</span>\n')
-        parts.append(f'<span class="sl-role-{html.escape(seg.role)} sl-kind-{html.escape(seg.kind)}">{inner}</span>')
+        part = f" sl-part-{seg.part}" if seg.part else ""
+        parts.append(f'<span class="sl-role-{_css_name(seg.role)} sl-kind-{seg.kind}{part}">{inner}</span>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -103,8 +103,13 @@ def test_samples():
         ("", "holds no examples"),
         ('{"messages": []}\n{"text": "ok"\n', "line 1: 'messages' must be a non-empty list"),
         ('{"text": "ok"}\n{"text": "ok"\n', "line 2: not valid JSON"),
-        ('{"question": "q"}\n', "line 1: expected 'messages', 'prompt' and 'completion', or 'text'; found 'question'"),
-        ('{"messages": [{"role": "bot", "content": "x"}]}\n', "role 'bot'"),
+        ('{"question": "q"}\n', "line 1: expected 'messages', 'prompt' and 'completion', 'text', ShareGPT's"),
+        ('{"messages": [{"content": "x"}]}\n', "message 0 needs a 'role'"),
+        ('{"messages": [{"role": "user", "content": [1, 2]}]}\n', "content is a list, but not of parts"),
+        ('{"messages": [{"role": "user", "content": "q"}], "tools": "[{"}\n', "'tools' is text but not JSON"),
+        ('{"conversations": [{"from": "bot", "value": "x"}]}\n', "is from 'bot'; ShareGPT's are human"),
+        ('{"conversations": [{"from": "function_call", "value": "f("}]}\n', "function_call whose value is not JSON"),
+        ('{"instruction": "q", "output": "a", "history": [["only one"]]}\n', "list of \\[instruction, answer\\]"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, content, message):
