@@ -6,6 +6,7 @@ sidebar is drawn by app.py on every run, so its widgets keep their values across
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -358,20 +359,24 @@ def example_picker(examples_: list[Example], label: str = "Example") -> int:
     The widget has a key and no `index`: a selectbox whose `index` changes between reruns is a new widget each
     time, and the browser then drops every second pick."""
     uids = [e.uid for e in examples_]
+    labels = [f"#{i} · {preview(e) or '(empty)'}" for i, e in enumerate(examples_)]
+    # Keyed by its labels: when the set changes (a file loaded, a first question edited) it is a new widget, so
+    # the browser shows the new labels and never sends back a label that is no longer an option.
+    key = f"{PICKED}-{hashlib.sha1(chr(0).join(labels).encode()).hexdigest()[:12]}"
+    for old in [k for k in st.session_state if isinstance(k, str) and k.startswith(PICKED + "-") and k != key]:
+        del st.session_state[old]
     wanted = st.session_state.get(PICKED_UID)
     at = uids.index(wanted) if wanted in uids else 0
-    if st.session_state.get(PICKED) != at:
-        st.session_state[PICKED] = at
+    if st.session_state.get(key) != at:
+        st.session_state[key] = at
 
     def picked() -> None:
-        st.session_state[PICKED_UID] = uids[st.session_state[PICKED]]
+        value = st.session_state.get(key)
+        if isinstance(value, int) and 0 <= value < len(uids):
+            st.session_state[PICKED_UID] = uids[value]
 
-    st.selectbox(
-        label,
-        range(len(examples_)),
-        key=PICKED,
-        on_change=picked,
-        format_func=lambda i: f"#{i} · {preview(examples_[i]) or '(empty)'}",
-    )
-    st.session_state[PICKED_UID] = uids[st.session_state[PICKED]]
-    return st.session_state[PICKED]
+    st.selectbox(label, range(len(examples_)), key=key, on_change=picked, format_func=labels.__getitem__)
+    value = st.session_state.get(key)
+    at = value if isinstance(value, int) and 0 <= value < len(uids) else at
+    st.session_state[PICKED_UID] = uids[at]
+    return at

@@ -5,10 +5,12 @@ from dataclasses import replace
 
 import streamlit as st
 
+import app_fields
 import app_state
 from lab.common import SAMPLE_PREFIX
-from lab.data import ROLES, edits, examples_from_upload, load_sample, sample_names, to_jsonl
+from lab.data import ROLES, edits, load_sample, sample_names, to_jsonl
 from lab.data.markers import split_classic_text
+from lab.data.sources import EDITOR_LIMIT, conversions, sampled_upload
 from lab.data.workspace import Seen, StaleEdit, new_identity, seen
 from lab.errors import LabError
 from lab.labels import render
@@ -43,12 +45,19 @@ def typed(key: str, before: Seen, edit):
         change(before, lambda rows, at: edit(rows, at, st.session_state[key]))
 
 
-def load(new, source, how):
+def load(new, source, how, read: int | None = None):
     current = ws.examples()
     saved = ws.save(new if how == "replace" else current + new, source=source if how == "replace" else None)
     st.session_state[app_state.PICKED_UID] = saved[0 if how == "replace" else len(current)].uid
     noun = "example" if len(new) == 1 else "examples"
-    st.session_state[FLASH] = f"{'Loaded' if how == 'replace' else 'Appended'} {len(new)} {noun} from {source}."
+    said = f"{'Loaded' if how == 'replace' else 'Appended'} {len(new)} {noun} from {source}."
+    if read and read > len(new):
+        said += (
+            f" The file holds {read:,} rows and the editor holds at most {EDITOR_LIMIT:,}: these are a uniform random "
+            f"sample of them, in file order. Check the whole file with `python -m lab check {source}`."
+        )
+    said += "".join(f" Its rows were {c}." for c in conversions(new))
+    st.session_state[FLASH] = said
 
 
 st.title("Examples")
@@ -59,9 +68,12 @@ st.caption(
     f"it is saved as you edit, in `{ws.examples_path}`. Examples are numbered from 0, as `python -m lab check` "
     "numbers them."
 )
-for key, show in ((FLASH, st.success), (NOTICE, st.warning), (ERROR, st.error)):
-    if key in st.session_state:
-        show(app_state.markdown_text(st.session_state.pop(key)))
+# One container, always drawn: a message that comes and goes must not move the widgets below it (an expander one
+# place further down is a new expander to Streamlit, and closes).
+with st.container():
+    for key, show in ((FLASH, st.success), (NOTICE, st.warning), (ERROR, st.error)):
+        if key in st.session_state:
+            show(app_state.markdown_text(st.session_state.pop(key)))
 
 upload_error = None
 with st.expander("Start from a built-in sample or a file, or download the set"):
@@ -87,8 +99,13 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
             st.rerun()
     upload = middle.file_uploader(
         "A file of your own",
-        type=["jsonl", "json", "csv", "parquet"],
-        help=("Rows with `messages` (role/content list), `prompt` + `completion`, or `text`."),
+        type=["jsonl", "json", "csv", "parquet", "arrow"],
+        help=(
+            "Rows with `messages` (every key kept: tool calls, tool turns, reasoning, content parts, `tools`), "
+            "`prompt` + `completion`, or `text`; ShareGPT (`conversations`) and Alpaca (`instruction`, `output`) "
+            f"rows are converted to `messages`, and the page says how. At most {EDITOR_LIMIT:,} rows are edited: "
+            "a larger file is sampled."
+        ),
     )
     if upload is not None:
         replace_col, append = middle.columns(2)
@@ -99,7 +116,8 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
                 how = "replace"
         if how:
             try:
-                load(examples_from_upload(upload.name, upload.getvalue()), upload.name, how)
+                new, read = sampled_upload(upload.name, upload.getvalue())
+                load(new, upload.name, how, read)
                 st.rerun()
             except LabError as e:
                 upload_error = f"{e}. The current set is unchanged."
@@ -188,10 +206,11 @@ else:
             [2.1, 8, 0.7, 0.7, 0.7], vertical_alignment="center"
         )
         role_key, text_key = f"role-{version}-{t}", f"content-{version}-{t}"
+        roles = ROLES if turn.role in ROLES else (*ROLES, turn.role)  # a row may write any role
         role_col.selectbox(
             f"Turn {t}",
-            ROLES,
-            index=ROLES.index(turn.role),
+            roles,
+            index=roles.index(turn.role),
             key=role_key,
             on_change=lambda k=role_key, t=t, role=turn.role: (
                 st.session_state[k] != role
@@ -230,16 +249,20 @@ else:
             on_click=change,
             args=(before, lambda rows, at, t=t: edits.delete_turn(rows, at, t)),
         )
+        app_fields.turn_fields(example, t, turn, version, before, change)
     adders = st.columns(4)
-    for column, role in zip(adders, ("user", "assistant", "system")):
+    for column, role in zip(adders, ("user", "assistant", "system", "tool")):
         article = "an" if role == "assistant" else "a"
         column.button(
             f"Add {article} {role} turn",
             key=f"add-{role}-{version}",
             on_click=change,
             args=(before, lambda rows, at, role=role: edits.add_turn(rows, at, role)),
-            help="A system turn opens the conversation" if role == "system" else None,
+            help={"system": "A system turn opens the conversation", "tool": "A tool's result, after a tool call"}.get(
+                role
+            ),
         )
+    app_fields.row_tools(example, version, before, change)
 
 for problem in edits.problems(example):
     st.warning(f"Example #{i}: {app_state.markdown_text(problem)}.")

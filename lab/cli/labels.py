@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 
 from lab.cli.common import (
     EXIT_FINDINGS,
@@ -14,9 +16,9 @@ from lab.cli.common import (
     tokenizer_of,
 )
 from lab.data.examples import conversation
-from lab.data.sources import read_examples
-from lab.errors import LabError
-from lab.labels.check import check
+from lab.data.sources import iter_examples
+from lab.errors import LabError, ModelError
+from lab.labels.check import check_stream
 from lab.labels.compare import compare
 from lab.labels.ratio import RatioStats, generation_ratio
 from lab.labels.strategies import STRATEGIES, label_example
@@ -24,10 +26,15 @@ from lab.labels.token_labels import Labels
 from lab.labels.tokens import Tokenized, tokenize_example, visible
 from lab.models.references import generation_stop_ids, model_vocab_size
 
+DATA_HELP = (
+    "dataset: a .jsonl/.json/.csv/.parquet/.arrow file, a datasets save_to_disk folder, a hub id "
+    "(org/name[:config][:split]) or sample:NAME"
+)
+
 
 def add_parsers(sub) -> None:
     tokens = sub.add_parser("tokens", help="every token of one example and its label under each strategy")
-    tokens.add_argument("--data", metavar="FILE", help="dataset file (.jsonl/.csv/.parquet) or sample:NAME")
+    tokens.add_argument("--data", metavar="FILE", help=DATA_HELP)
     tokens.add_argument("--index", type=int, default=0, help="which example of --data (default 0)")
     tokens.add_argument("--user", metavar="TEXT", help="a user message, instead of --data")
     tokens.add_argument("--assistant", metavar="TEXT", help="the assistant's answer, with --user")
@@ -43,7 +50,7 @@ def add_parsers(sub) -> None:
     tokens.set_defaults(handler=run_tokens)
 
     lint = sub.add_parser("check", help="lint a dataset's masks; exit 1 when anything is found")
-    lint.add_argument("file", metavar="FILE", help="dataset file (.jsonl/.csv/.parquet) or sample:NAME")
+    lint.add_argument("file", metavar="FILE", help=DATA_HELP)
     lint.add_argument(
         "--strategy", nargs="+", default=["all"], metavar="NAME", help="strategies to check (default all)"
     )
@@ -58,7 +65,7 @@ def add_parsers(sub) -> None:
     lint.set_defaults(handler=run_check)
 
     ratio = sub.add_parser("ratio", help="generation ratio Rg = completion / prompt tokens of a dataset")
-    ratio.add_argument("file", metavar="FILE", help="dataset file, sample:NAME or chatterbot:LANGUAGE[/TOPIC]")
+    ratio.add_argument("file", metavar="FILE", help=DATA_HELP)
     add_label_options(ratio)
     ratio.set_defaults(handler=run_ratio)
 
@@ -139,39 +146,92 @@ def tokens_table(item: Tokenized, labelled: dict[str, Labels]) -> str:
 
 
 def run_check(args) -> int:
-    data = read_examples(args.file)
+    """Stream the dataset: rows are read, labelled and reported a chunk at a time (bounded memory, any size),
+    with a progress bar on stderr when it is a terminal."""
     names, settings, tokenizer = strategies(args.strategy), label_settings(args), tokenizer_of(args)
-    findings = check(
-        data,
-        tokenizer,
-        args.format,
-        names,
-        settings,
-        max_length=args.max_length or None,
-        vocab_size=model_vocab_size(args.model, args.trust_remote_code),
-        stop_ids=generation_stop_ids(args.model, args.trust_remote_code),
-    )
-    if args.json:
-        print(json.dumps([f.to_json() for f in findings], ensure_ascii=False))
-    else:
+    vocab_size = _vocab_size(args)
+    read = _Counted(iter_examples(args.file))
+    with _progress(args) as bar:
+        findings = check_stream(
+            read,
+            tokenizer,
+            args.format,
+            names,
+            settings,
+            max_length=args.max_length or None,
+            vocab_size=vocab_size,
+            stop_ids=generation_stop_ids(args.model, args.trust_remote_code),
+            progress=bar.update,
+        )
+        count, hit = 0, set()
+        print("[" if args.json else "", end="", flush=True)
         for f in findings:
-            print(f"{f.code}: {f.message}")
-        examples_hit = len({f.example for f in findings if f.example is not None})
-        if findings:
-            print(f"{len(findings)} findings in {examples_hit} of {len(data)} examples")
-        else:
-            print(f"no findings in {len(data)} examples")
-    return EXIT_FINDINGS if findings else EXIT_OK
+            if args.json:
+                print(("," if count else "") + json.dumps(f.to_json(), ensure_ascii=False), end="")
+            else:
+                print(f"{f.code}: {f.message}", flush=True)
+            count += 1
+            hit.add(f.example)
+    if not read.n:
+        raise LabError(f"{Path(args.file).name} holds no examples")
+    if args.json:
+        print("]")
+        return EXIT_FINDINGS if count else EXIT_OK
+    for said in read.conversions:
+        print(said)
+    hit.discard(None)
+    print(f"{count} findings in {len(hit)} of {read.n} examples" if count else f"no findings in {read.n} examples")
+    return EXIT_FINDINGS if count else EXIT_OK
+
+
+class _Counted:
+    """An example stream that counts what passed through it and remembers the conversions that read it."""
+
+    def __init__(self, examples):
+        self._examples, self.n, self._said = examples, 0, {}
+
+    def __iter__(self):
+        for example in self._examples:
+            self.n += 1
+            if example.read_as:
+                self._said.setdefault(example.read_as, None)
+            yield example
+
+    @property
+    def conversions(self) -> list[str]:
+        return list(self._said)
+
+
+def _progress(args):
+    """tqdm on stderr (rows checked, rows/s), shown only on a terminal: CI logs and pipes stay clean."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=None, unit=" rows", file=sys.stderr, disable=not sys.stderr.isatty(), delay=1.0)
+
+
+def _vocab_size(args) -> int | None:
+    """The model's vocabulary size, or None for a folder that holds only a tokenizer (ids are not range-checked)."""
+    try:
+        return model_vocab_size(args.model, args.trust_remote_code)
+    except ModelError as e:
+        logging.getLogger("lab").warning("note: %s; token ids are not checked against a vocabulary", e)
+        return None
 
 
 def run_ratio(args) -> int:
-    data = read_examples(args.file)
     label_settings(args)  # validates --prompt-weight
-    stats = generation_ratio(data, tokenizer_of(args), args.format)
+    tokenizer = tokenizer_of(args)
+    read = _Counted(iter_examples(args.file))
+    with _progress(args) as bar:
+        stats = generation_ratio(read, tokenizer, args.format, progress=bar.update)
+    if not read.n:
+        raise LabError(f"{Path(args.file).name} holds no examples")
     if args.json:
         print(json.dumps(stats.to_json(), ensure_ascii=False))
     else:
-        print(ratio_report(stats, args.file, args.format, args.prompt_weight))
+        print("\n".join([*read.conversions, ratio_report(stats, args.file, args.format, args.prompt_weight)]))
     return EXIT_FINDINGS if stats.skipped or not stats.count else EXIT_OK
 
 

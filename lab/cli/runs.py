@@ -24,7 +24,9 @@ from lab.train.store import RunStore
 
 def add_parsers(sub) -> None:
     train = sub.add_parser("train", help="fine-tune in the foreground; the run lands in the same store as the app's")
-    train.add_argument("--data", metavar="FILE", required=True, help="dataset file, sample:NAME or chatterbot:…")
+    train.add_argument(
+        "--data", metavar="FILE", required=True, help="a dataset file or folder, a hub id, sample:NAME or chatterbot:…"
+    )
     train.add_argument("--config", metavar="JSON", help="a run.json of RunConfig fields; flags override it")
     run_config_flags(train)
     train.add_argument("--json", action="store_true", help="print the finished run as JSON")

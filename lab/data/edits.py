@@ -5,10 +5,11 @@ The Examples page applies them to the saved set; `problems` and `preview` descri
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import replace
 
-from lab.data.examples import ROLES, Conversation, Example, Turn, shape_kept
+from lab.data.examples import REASONING_KEYS, ROLES, Conversation, Example, Turn, shape_kept
 from lab.data.markers import split_classic_text
 from lab.errors import DataError
 
@@ -35,10 +36,64 @@ def set_turn(
     _check_index(examples, i, "example")
     turns = _turns(examples[i])
     _check_index(turns, t, "turn")
-    if role is not None and role not in ROLES:
+    if role is not None and role not in ROLES and role != turns[t].role:
         raise DataError(f"unknown role '{role}'; roles: {', '.join(ROLES)}")
-    turns[t] = Turn(role or turns[t].role, turns[t].content if content is None else content)
+    turns[t] = replace(turns[t], role=role or turns[t].role, content=turns[t].content if content is None else content)
     return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
+
+
+def set_reasoning(examples: list[Example], i: int, t: int, text: str) -> list[Example]:
+    """Set the reasoning of turn t (in the key it was written under, `reasoning_content` for a new one); an
+    empty text removes it."""
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i])
+    _check_index(turns, t, "turn")
+    other = turns[t].other()
+    key = next((k for k in REASONING_KEYS if isinstance(other.get(k), str)), "reasoning_content")
+    turns[t] = turns[t].with_fields(**{key: text or None})
+    return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
+
+
+def set_tool_call(examples: list[Example], i: int, t: int, k: int, name: str, arguments: str) -> list[Example]:
+    """Set tool call k of turn t: its function name and its arguments, given as JSON text (an object). The call
+    keeps its other keys (`id`, `type`) and its form (OpenAI's `function` wrapper or flat); arguments written as
+    JSON text stay text. A malformed call raises DataError and nothing is written."""
+    _check_index(examples, i, "example")
+    turns = _turns(examples[i])
+    _check_index(turns, t, "turn")
+    calls = turns[t].tool_calls
+    _check_index(calls, k, "tool call")
+    if not name.strip():
+        raise DataError(f"tool call {k} of turn {t} needs a function name")
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError as e:
+        raise DataError(f"the arguments of tool call {k} are not JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(parsed, dict):
+        raise DataError(f"the arguments of tool call {k} must be a JSON object, not {type(parsed).__name__}")
+    call = dict(calls[k])
+    inner = dict(call["function"]) if isinstance(call.get("function"), dict) else call
+    inner["name"] = name.strip()
+    inner["arguments"] = json.dumps(parsed, ensure_ascii=False) if isinstance(inner.get("arguments"), str) else parsed
+    if inner is not call:
+        call["function"] = inner
+    turns[t] = turns[t].with_fields(tool_calls=[*calls[:k], call, *calls[k + 1 :]])
+    return examples[:i] + [_with_turns(examples[i], turns)] + examples[i + 1 :]
+
+
+def set_tools(examples: list[Example], i: int, text: str) -> list[Example]:
+    """Set the row's tools from JSON text: a list of tool schemas ("" removes them). Raises DataError."""
+    _check_index(examples, i, "example")
+    _turns(examples[i])
+    if not text.strip():
+        return examples[:i] + [replace(examples[i], tools="")] + examples[i + 1 :]
+    try:
+        tools = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"the tools are not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise DataError("the tools must be a JSON list of tool schemas (objects)")
+    return examples[:i] + [replace(examples[i], tools=json.dumps(tools, ensure_ascii=False))] + examples[i + 1 :]
 
 
 def set_text(examples: list[Example], i: int, text: str) -> list[Example]:

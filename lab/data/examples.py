@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")  # the roles the editor offers; a row may hold any other
+WEIGHT_KEYS = ("weight", "loss_weight")  # OpenAI's chat fine-tuning; the per-message weight other tools read
 REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")  # where chat templates read an answer's reasoning
 # How a row was written, the shapes TRL reads: `messages`; `prompt-completion` with strings; the same with
 # message lists (`chat-prompt-completion`); `text`. A row is written back in its own shape.
@@ -57,6 +58,13 @@ class Turn:
         """The reasoning written with this message (`reasoning_content`, `thinking` or `reasoning`), or ""."""
         other = self.other()
         return next((other[k] for k in REASONING_KEYS if isinstance(other.get(k), str)), "")
+
+    @property
+    def weight(self) -> float | None:
+        """The weight the message was written with (OpenAI's `weight`, or a `loss_weight`), or None."""
+        other = self.other()
+        value = next((other[k] for k in WEIGHT_KEYS if k in other), None)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
@@ -152,10 +160,10 @@ class Example:
         return ({"tools": tools} if tools else {}) | extra
 
     def empty_turns(self) -> list[int]:
-        """Indices of turns whose content is empty or only whitespace."""
+        """Indices of turns whose content is empty or only whitespace (an answer that only calls tools is not)."""
         if self.conversation is None:
             return [] if (self.text or "").strip() else [0]
-        return [i for i, t in enumerate(self.conversation.turns) if not t.content.strip()]
+        return [i for i, t in enumerate(self.conversation.turns) if not t.content.strip() and not t.tool_calls]
 
 
 def conversation(*pairs: tuple[str, str]) -> Example:

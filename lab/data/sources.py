@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -353,13 +354,44 @@ def conversions(examples: Iterable[Example]) -> list[str]:
     return list(dict.fromkeys(ex.read_as for ex in examples if ex.read_as))
 
 
+EDITOR_LIMIT = 5000  # the largest set the Examples page edits; a larger one is sampled into it
+
+
+def sampled(examples: Iterable[Example], limit: int = EDITOR_LIMIT, seed: int = 0) -> tuple[list[Example], int]:
+    """(at most `limit` examples, how many were read): all of them, or a uniform random sample kept in file
+    order (reservoir sampling: the stream is read once, in bounded memory)."""
+    rng = random.Random(seed)
+    kept: list[tuple[int, Example]] = []
+    n = 0
+    for n, example in enumerate(examples, start=1):
+        if len(kept) < limit:
+            kept.append((n, example))
+        else:
+            k = rng.randrange(n)
+            if k < limit:
+                kept[k] = (n, example)
+    return [e for _, e in sorted(kept, key=lambda pair: pair[0])], n
+
+
 def examples_from_upload(name: str, data: bytes) -> list[Example]:
-    """Examples from an uploaded file's name and bytes (.jsonl/.json/.csv/.parquet). Raises DataError."""
+    """Examples from an uploaded file's name and bytes (.jsonl/.json/.csv/.parquet/.arrow). Raises DataError."""
+    return sampled_upload(name, data, limit=None)[0]
+
+
+def sampled_upload(name: str, data: bytes, limit: int | None = EDITOR_LIMIT) -> tuple[list[Example], int]:
+    """(examples, rows read) from an uploaded file: every row, or with a `limit` a larger file sampled down to
+    it. Raises DataError."""
     base = Path(name).name or "upload"  # its messages and sources name the file the person chose
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / base
         path.write_bytes(data)
-        return read_examples(path)
+        if limit is None:
+            examples = read_examples(path)
+            return examples, len(examples)
+        examples, n = sampled(iter_examples(path), limit)
+        if not examples:
+            raise DataError(f"{base} holds no examples")
+        return examples, n
 
 
 def to_jsonl(examples: Iterable[Example], with_ids: bool = False) -> bytes:

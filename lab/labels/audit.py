@@ -14,6 +14,8 @@ under a strategy's labels. Each is a Note with a stable code, one sentence namin
   tool-output-trained    a tool's result lies inside the trained span: the model learns to write what tools return
   field-dropped          the template never renders a key the row has (tool calls, reasoning, tools): training
                          sees less than was written, e.g. an answer that was a tool call trains as an empty answer
+  weight-ignored         a message written with weight 0 (OpenAI's `weight`, a `loss_weight`) is trained: TRL reads
+                         no per-message weight, so what the data says not to learn is learned
   reasoning-history-dropped  the template strips the reasoning of earlier answers and keeps the last one's: the
                          model trains on a history other than the one written
 """
@@ -39,6 +41,7 @@ AUDIT_CODES = (
     "tool-output-trained",
     "field-dropped",
     "reasoning-history-dropped",
+    "weight-ignored",
 )
 # The codes no strategy changes (found once per example, whatever is trained).
 STRUCTURAL_CODES = (
@@ -74,6 +77,7 @@ def audit(
     conv = item.example.conversation
     if conv is not None:
         notes += _tool_output(item, trained)
+        notes += _weight_ignored(item, trained)
     if conv is not None and rendered.format in ("chat-template", "classic"):
         notes += _stop_tokens(item, labels, trained, tokenizer, stop_ids, structural)
         notes += _history(item) if structural else []
@@ -110,6 +114,23 @@ def _tool_output(item: Tokenized, trained: list[bool]) -> list[Note]:
             "tool-output-trained",
         )
     ]
+
+
+def _weight_ignored(item: Tokenized, trained: list[bool]) -> list[Note]:
+    enc = item.encoded
+    for t, turn in enumerate(item.example.conversation.turns):
+        if turn.weight != 0:
+            continue
+        hit = [i for i in range(1, len(enc)) if trained[i] and enc.turns[i] == t and enc.kinds[i] == "content"]
+        if hit:
+            return [
+                Note(
+                    f"message {t} is written with weight 0 (not to be learned, as OpenAI's fine-tuning reads it), "
+                    f"yet {len(hit)} of its tokens are trained: TRL reads no per-message weight",
+                    "weight-ignored",
+                )
+            ]
+    return []
 
 
 def _dropped(item: Tokenized) -> list[Note]:

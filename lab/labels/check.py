@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lab.data.examples import Example
@@ -75,8 +76,11 @@ def group_findings(findings: list[Finding]) -> list[FindingGroup]:
     ]
 
 
+CHUNK = 64  # examples labelled together: TRL's preparation runs once per chunk, memory stays bounded
+
+
 def check(
-    examples: list[Example],
+    examples: Iterable[Example],
     tokenizer,
     fmt: str = "as-written",
     strategies=STRATEGIES,
@@ -87,23 +91,55 @@ def check(
 ) -> list[Finding]:
     """Every problem of a dataset under a format and the chosen strategies, in example order (the template
     audit included: `stop_ids` are the ids generation stops on besides the tokenizer's eos)."""
-    findings: list[Finding] = []
+    return list(check_stream(examples, tokenizer, fmt, strategies, settings, max_length, vocab_size, stop_ids))
+
+
+def check_stream(
+    examples: Iterable[Example],
+    tokenizer,
+    fmt: str = "as-written",
+    strategies=STRATEGIES,
+    settings: LabelSettings = LabelSettings(),
+    max_length: int | None = TRL_DEFAULT_MAX_LENGTH,
+    vocab_size: int | None = None,
+    stop_ids: set[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Finding]:
+    """`check`, lazily: examples are read and labelled a chunk at a time and the findings yielded as found, so a
+    stream of any length is checked in bounded memory. `progress(n)` hears of each chunk's n examples."""
     if "trl-assistant" in strategies and fmt == "chat-template" and not assistant_only_trainable(tokenizer):
-        findings.append(
-            Finding(
-                None,
-                "no-generation-tags",
-                (
-                    "the chat template has no {% generation %} markers and TRL has no training version of it: "
-                    "SFTTrainer(assistant_only_loss=True) would stop with an error"
-                ),
-                "trl-assistant",
-            )
+        yield Finding(
+            None,
+            "no-generation-tags",
+            (
+                "the chat template has no {% generation %} markers and TRL has no training version of it: "
+                "SFTTrainer(assistant_only_loss=True) would stop with an error"
+            ),
+            "trl-assistant",
         )
+    chunk: list[Example] = []
+    first = 0
+    for example in examples:
+        chunk.append(example)
+        if len(chunk) == CHUNK:
+            yield from _check_chunk(
+                chunk, first, tokenizer, fmt, strategies, settings, max_length, vocab_size, stop_ids
+            )
+            first += len(chunk)
+            if progress:
+                progress(len(chunk))
+            chunk = []
+    if chunk:
+        yield from _check_chunk(chunk, first, tokenizer, fmt, strategies, settings, max_length, vocab_size, stop_ids)
+        if progress:
+            progress(len(chunk))
+
+
+def _check_chunk(examples, first, tokenizer, fmt, strategies, settings, max_length, vocab_size, stop_ids):
     items: list[Tokenized] = []
     indices: list[int] = []
     per_example: dict[int, list[Finding]] = {}
-    for i, example in enumerate(examples):
+    for i, example in enumerate(examples, start=first):
         found = per_example.setdefault(i, [])
         for t in example.empty_turns():
             role = example.conversation.turns[t].role if example.conversation else "text"
@@ -127,9 +163,8 @@ def check(
             strategy = None if note.code in STRUCTURAL_CODES else name  # one no strategy changes
             found.append(Finding(i, note.code, f"example {i}: {note.text}", strategy))
         found.extend(_range_findings(i, item, tokenizer, max_length, vocab_size))
-    for i in range(len(examples)):
-        findings.extend(_merge(per_example.get(i, [])))
-    return findings
+    for i in range(first, first + len(examples)):
+        yield from _merge(per_example.get(i, []))
 
 
 def _range_findings(i: int, item: Tokenized, tokenizer, max_length: int | None, vocab_size: int | None):

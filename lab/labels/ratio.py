@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +44,14 @@ class ExampleRatio:
 
 @dataclass(frozen=True)
 class RatioStats:
-    """Rg statistics of a dataset, and the totals that decide the prompt's share of the loss."""
+    """Rg statistics of a dataset, and the totals that decide the prompt's share of the loss.
 
-    per_example: tuple[ExampleRatio, ...]
+    Per example it keeps two counts in compact arrays (16 bytes a row) and the reasons of the skipped ones, so a
+    million rows cost megabytes; `per_example` builds the ExampleRatio objects when asked."""
+
+    prompt_counts: np.ndarray  # per example, in order
+    completion_counts: np.ndarray
+    skipped_reasons: dict[int, str]  # example index -> why it is not counted
     count: int
     arithmetic_mean: float | None
     geometric_mean: float | None
@@ -54,19 +61,42 @@ class RatioStats:
     completion_tokens: int  # C
 
     @property
+    def per_example(self) -> tuple[ExampleRatio, ...]:
+        return tuple(
+            ExampleRatio(i, int(p), int(c), self.skipped_reasons.get(i))
+            for i, (p, c) in enumerate(zip(self.prompt_counts, self.completion_counts))
+        )
+
+    @property
     def skipped(self) -> tuple[ExampleRatio, ...]:
-        return tuple(e for e in self.per_example if e.skipped)
+        return tuple(
+            ExampleRatio(i, int(self.prompt_counts[i]), int(self.completion_counts[i]), why)
+            for i, why in sorted(self.skipped_reasons.items())
+        )
+
+    @property
+    def examples(self) -> int:
+        return len(self.prompt_counts)
 
     def why_nothing_counted(self) -> str:
         """Why no example was counted, in one sentence: a template or format that renders none of them is
         named as the cause, not the token counts it left at zero."""
-        reasons = {e.skipped for e in self.skipped}
-        if self.skipped and len(self.skipped) == len(self.per_example) and len(reasons) == 1:
+        reasons = set(self.skipped_reasons.values())
+        if self.skipped_reasons and len(self.skipped_reasons) == self.examples and len(reasons) == 1:
             return f"no example could be counted: every one {reasons.pop()}"
         return "no example has both prompt and completion tokens"
 
     def ratios(self) -> list[float]:
-        return [e.ratio for e in self.per_example if not e.skipped]
+        return self._ratios().tolist()
+
+    def _ratios(self) -> np.ndarray:
+        counted = self._counted()
+        return self.completion_counts[counted] / self.prompt_counts[counted]
+
+    def _counted(self) -> np.ndarray:
+        mask = np.ones(self.examples, dtype=bool)
+        mask[list(self.skipped_reasons)] = False
+        return mask
 
     def loss_share(self, prompt_weight: float) -> float | None:
         """The prompt tokens' share of the loss under weight w: w*P / (w*P + C) (seed 002's weighted loss)."""
@@ -80,7 +110,7 @@ class RatioStats:
         """The `python -m lab ratio --json` object."""
         return {
             "count": self.count,
-            "skipped": len(self.skipped),
+            "skipped": len(self.skipped_reasons),
             "arithmetic_mean": self.arithmetic_mean,
             "geometric_mean": self.geometric_mean,
             "median": self.median,
@@ -100,19 +130,28 @@ def prompt_loss_share(prompt_tokens: int, completion_tokens: int, prompt_weight:
 
 def statistics_of(per_example: list[ExampleRatio]) -> RatioStats:
     """Count, arithmetic and geometric mean (mean of the logs, back-transformed), median and share above 1."""
-    counted = [e for e in per_example if not e.skipped]
-    ratios = [e.ratio for e in counted]
-    if not ratios:
-        return RatioStats(tuple(per_example), 0, None, None, None, None, 0, 0)
+    prompts = np.array([e.prompt_tokens for e in per_example], dtype=np.int64)
+    completions = np.array([e.completion_tokens for e in per_example], dtype=np.int64)
+    return _statistics(prompts, completions, {e.index: e.skipped for e in per_example if e.skipped})
+
+
+def _statistics(prompts: np.ndarray, completions: np.ndarray, skipped: dict[int, str]) -> RatioStats:
+    mask = np.ones(len(prompts), dtype=bool)
+    mask[list(skipped)] = False
+    ratios = completions[mask] / np.maximum(prompts[mask], 1)
+    if not len(ratios):
+        return RatioStats(prompts, completions, skipped, 0, None, None, None, None, 0, 0)
     return RatioStats(
-        per_example=tuple(per_example),
+        prompt_counts=prompts,
+        completion_counts=completions,
+        skipped_reasons=skipped,
         count=len(ratios),
-        arithmetic_mean=sum(ratios) / len(ratios),
-        geometric_mean=math.exp(sum(math.log(r) for r in ratios) / len(ratios)),
-        median=statistics.median(ratios),
-        share_above_1=sum(1 for r in ratios if r > 1) / len(ratios),
-        prompt_tokens=sum(e.prompt_tokens for e in counted),
-        completion_tokens=sum(e.completion_tokens for e in counted),
+        arithmetic_mean=float(math.fsum(ratios.tolist()) / len(ratios)),
+        geometric_mean=float(math.exp(math.fsum(np.log(ratios).tolist()) / len(ratios))),
+        median=float(statistics.median(ratios.tolist())),
+        share_above_1=float(np.count_nonzero(ratios > 1) / len(ratios)),
+        prompt_tokens=int(prompts[mask].sum()),
+        completion_tokens=int(completions[mask].sum()),
     )
 
 
@@ -143,14 +182,22 @@ def _span_count(text: str, spans, offsets: list[tuple[int, int]]) -> int:
     return int(np.count_nonzero((ends > starts) & (cumulative[ends] - cumulative[starts] == ends - starts)))
 
 
-def count_tokens(examples: list[Example], tokenizer, fmt: str = "as-written") -> list[ExampleRatio]:
+def count_tokens(examples: Iterable[Example], tokenizer, fmt: str = "as-written") -> list[ExampleRatio]:
     """Prompt and completion token counts of every example, tokenized in batches."""
+    return [e for batch in _batches(examples, tokenizer, fmt) for e in batch]
+
+
+def _batches(examples: Iterable[Example], tokenizer, fmt: str) -> Iterator[list[ExampleRatio]]:
     if fmt not in FORMATS:
         raise FormatError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    out: list[ExampleRatio] = []
-    for first in range(0, len(examples), BATCH):
-        out.extend(_count_batch(examples[first : first + BATCH], first, tokenizer, fmt))
-    return out
+    batch, first = [], 0
+    for example in examples:
+        batch.append(example)
+        if len(batch) == BATCH:
+            yield _count_batch(batch, first, tokenizer, fmt)
+            first, batch = first + len(batch), []
+    if batch:
+        yield _count_batch(batch, first, tokenizer, fmt)
 
 
 def _chat_spans(example: Example, tokenizer) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -235,6 +282,18 @@ def _as_strings(example: Example, fmt: str) -> bool:
     return fmt == "as-written" and example.shape == "prompt-completion"
 
 
-def generation_ratio(examples: list[Example], tokenizer, fmt: str = "as-written") -> RatioStats:
-    """Rg of every example and the dataset's statistics under a format."""
-    return statistics_of(count_tokens(examples, tokenizer, fmt))
+def generation_ratio(
+    examples: Iterable[Example], tokenizer, fmt: str = "as-written", progress: Callable[[int], None] | None = None
+) -> RatioStats:
+    """Rg of every example and the dataset's statistics under a format. Examples are read lazily, a batch at a
+    time, so a stream of a million rows is counted in bounded memory; `progress(n)` hears of each batch's n."""
+    prompts, completions, skipped = array("q"), array("q"), {}
+    for batch in _batches(examples, tokenizer, fmt):
+        for e in batch:
+            prompts.append(e.prompt_tokens)
+            completions.append(e.completion_tokens)
+            if e.skipped:
+                skipped[e.index] = e.skipped
+        if progress:
+            progress(len(batch))
+    return _statistics(np.frombuffer(prompts, dtype=np.int64), np.frombuffer(completions, dtype=np.int64), skipped)

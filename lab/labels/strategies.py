@@ -239,7 +239,7 @@ def _diagnose(name: str, item: Tokenized, labels: Labels, tokenizer) -> Labels:
     found = []
     prompt = [i for i in range(1, len(enc)) if labels.trained(i) and enc.roles[i] in PROMPT_ROLES]
     if name in COMPLETION_ONLY and prompt and not any(n.code == "prompt-trained" for n in labels.notes):
-        roles = "/".join(sorted({"system" if enc.roles[i] == "system" else "user" for i in prompt}))
+        roles = "/".join(sorted({enc.roles[i] for i in prompt}))
         found.append(
             Note(
                 f"{name} learns {len(prompt)} {roles} tokens (token {prompt[0]} first): a completion-only mask "

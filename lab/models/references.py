@@ -42,6 +42,9 @@ def allow_local_folders(allowed: bool) -> None:
     _local_folders["allowed"] = allowed
 
 
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")  # a folder with these alone can tokenize
+
+
 def resolve(ref: str | None) -> ModelSource:
     """Turn a model reference into a source; the shipped model is converted on first use."""
     ref = (ref or DEFAULT_MODEL).strip()
@@ -57,8 +60,8 @@ def resolve(ref: str | None) -> ModelSource:
         return ModelSource(ref, "hub", ref)
     path = Path(ref).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelError(f"folder {path} is not a model: it has no config.json")
+        if not any((path / name).is_file() for name in ("config.json", *TOKENIZER_FILES)):
+            raise ModelError(f"folder {path} is not a model: it has no config.json (nor a tokenizer's files)")
         return ModelSource(ref, "local", str(path))
     if ref.startswith((".", "/", "~")) or ref.count("/") > 1:
         raise ModelError(f"no model folder at {path}")
@@ -127,7 +130,10 @@ def model_config(ref: str | None = None, trust_remote_code: bool = False):
     """The model's config, without loading its weights."""
     from transformers import AutoConfig  # heavy, as above
 
-    return _from_pretrained(AutoConfig.from_pretrained, resolve(ref), "the config", trust_remote_code=trust_remote_code)
+    source = resolve(ref)
+    if source.kind == "local" and not (Path(source.location) / "config.json").is_file():
+        raise ModelError(f"folder {source.location} holds a tokenizer but no model: it has no config.json")
+    return _from_pretrained(AutoConfig.from_pretrained, source, "the config", trust_remote_code=trust_remote_code)
 
 
 def quantization_of(ref: str | None = None, trust_remote_code: bool = False) -> str | None:

@@ -144,7 +144,8 @@ def token_chips(
                 if turn is None or enc.roles[i] == "text"
                 else ("default system" if turn == -1 else f"turn {turn} · {enc.roles[i]}")
             )
-            parts.append(_key_chip(label, names))
+            weight = _turn_weight(item, turn)
+            parts.append(_key_chip(label + (f" · weight {weight:g}" if weight is not None else ""), names))
         classes = f"sl-c sl-{_css_name(enc.roles[i])}" + (" sp" if enc.special[i] else "")
         classes += f" pt-{enc.parts[i]}" if enc.parts[i] else ""
         cells = "".join(_cell(labelled[n], i, n == "prompt-weight") for n in names)
@@ -156,6 +157,14 @@ def token_chips(
         parts.append(_gap_chip(labelled, names, range(drawn.stop, len(enc)), "after"))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _turn_weight(item: Tokenized, turn: int | None) -> float | None:
+    """The weight a turn's message was written with (OpenAI's `weight`), shown on its key chip."""
+    conv = item.example.conversation
+    if conv is None or turn is None or not 0 <= turn < len(conv.turns):
+        return None
+    return conv.turns[turn].weight
 
 
 def _gap_chip(labelled: dict[str, Labels], names: list[str], hidden: range, side: str) -> str:

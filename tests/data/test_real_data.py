@@ -346,3 +346,58 @@ def test_eos_masked_on_a_text_row(tokenizer, tmp_path):
     assert labelled["response-template"].labels[-1] == -100
     assert "eos-masked" in {n.code for n in labelled["response-template"].notes}
     assert "eos-masked" not in {n.code for n in labelled["copy"].notes}
+
+
+def test_weight_zero_trained_is_said_and_shown(tokenizer, tmp_path):
+    from lab.views.chips import token_chips
+
+    row = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Helo", "weight": 0},
+            {"role": "user", "content": "Again"},
+            {"role": "assistant", "content": "Hello", "weight": 1},
+        ]
+    }
+    [example] = _read(tmp_path, [row])
+    item = tokenize_example(example, tokenizer, "chat-template")
+    assert ("copy", "weight-ignored") in _codes(item, tokenizer, ["copy"])
+    # the control: trl-completion learns only the last answer, so message 1 (weight 0) is not trained
+    assert ("trl-completion", "weight-ignored") not in _codes(item, tokenizer, ["trl-completion"])
+    chips = token_chips(item, label_all([item], tokenizer, ["copy"])[0])
+    assert "turn 1 · assistant · weight 0" in chips and "turn 3 · assistant · weight 1" in chips
+
+
+def test_edits_change_what_they_edit_and_keep_every_other_key(tmp_path):
+    from lab.data import edits
+
+    [example] = _read(tmp_path, [AGENT_ROW])
+    rows = edits.set_turn([example], 0, 2, content="Let me look.")
+    rows = edits.set_tool_call(rows, 0, 2, 0, "get_weather", '{"city": "Lyon"}')
+    rows = edits.set_reasoning(rows, 0, 4, "Report it.")
+    written = json.loads(to_jsonl(rows))
+    expected = json.loads(json.dumps(AGENT_ROW))
+    expected["messages"][2]["content"] = "Let me look."
+    expected["messages"][2]["tool_calls"][0]["function"]["arguments"] = {"city": "Lyon"}
+    expected["messages"][4]["reasoning_content"] = "Report it."
+    assert written == expected
+    tools = [WEATHER_TOOL | {"extra": 1}]
+    assert json.loads(to_jsonl(edits.set_tools(rows, 0, json.dumps(tools))))["tools"] == tools
+
+
+@pytest.mark.parametrize(
+    "name, arguments, message",
+    [
+        ("get_weather", '{"city": ', "the arguments of tool call 0 are not JSON"),
+        ("get_weather", '["Paris"]', "must be a JSON object, not list"),
+        ("  ", "{}", "needs a function name"),
+    ],
+)
+def test_a_malformed_tool_call_is_refused_in_a_sentence(name, arguments, message, tmp_path):
+    from lab.data import edits
+
+    [example] = _read(tmp_path, [AGENT_ROW])
+    with pytest.raises(DataError, match=message):
+        edits.set_tool_call([example], 0, 2, 0, name, arguments)
+    with pytest.raises(DataError, match="must be a JSON list of tool schemas"):
+        edits.set_tools([example], 0, '{"name": "x"}')
