@@ -40,7 +40,7 @@ tokenizer, fmt = app_state.tokenizer(), app_state.fmt()
 options = [CURRENT] + [SAMPLE_PREFIX + n for n in sample_names()] + [CHATTERBOT_PREFIX + lang for lang in languages()]
 left, right = st.columns([3, 2])
 uploaded = right.file_uploader(
-    "Add a file of your own", type=["jsonl", "json", "csv", "parquet"], accept_multiple_files=True
+    "Add a file of your own", type=["jsonl", "json", "csv", "parquet", "arrow"], accept_multiple_files=True
 )
 uploads = {f"upload:{u.name}": u for u in uploaded or []}
 picked = st.session_state.setdefault("ratio_datasets", [CURRENT, "sample:reading", "sample:explain"])

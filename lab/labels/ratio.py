@@ -24,6 +24,7 @@ import numpy as np
 from lab.data.examples import Example
 from lab.errors import FormatError
 from lab.labels.formats import FORMATS, apply_chat_template, render
+from lab.labels.strategies import bos_opens_text, special_mask_flags
 
 BATCH = 2048
 
@@ -155,18 +156,9 @@ def _statistics(prompts: np.ndarray, completions: np.ndarray, skipped: dict[int,
     )
 
 
-def _special_mask_count(ids: list[int], bos: int | None, eos: int | None) -> int:
-    """Tokens special-mask keeps: after each bos, through the next eos (labels.special_mask, counted)."""
-    kept, in_prompt = 0, True
-    for token_id in ids:
-        if in_prompt:
-            if token_id == bos:
-                in_prompt = False
-        else:
-            kept += 1
-            if token_id == eos:
-                in_prompt = True
-    return kept
+def _special_mask_count(ids: list[int], bos: int | None, eos: int | None, opens_text: bool) -> int:
+    """Tokens special-mask keeps (labels.special_mask, counted)."""
+    return sum(special_mask_flags(ids, bos, eos, opens_text))
 
 
 def _span_count(text: str, spans, offsets: list[tuple[int, int]]) -> int:
@@ -264,7 +256,7 @@ def _count_batch(batch: list[Example], first: int, tokenizer, fmt: str) -> list[
         if r[1] is not None:
             completion = _span_count(r[0], r[1], offsets)
         else:
-            completion = _special_mask_count(ids, bos, eos)
+            completion = _special_mask_count(ids, bos, eos, bos_opens_text(tokenizer))
         prompt = len(ids) - completion
         reason = None
         if example.conversation is not None and not example.conversation.has_assistant:

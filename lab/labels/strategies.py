@@ -14,6 +14,7 @@ loss). Position 0 is never predicted (position i's logits predict token i+1), so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from lab.common import IGNORE_INDEX
@@ -45,24 +46,21 @@ def copy_labels(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
 
 
 def special_mask(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
-    """Seed 000's `create_special_mask`: mask up to and including each bos, keep through each eos."""
+    """Seed 000's `create_special_mask`: mask up to and including each bos, keep through each eos (a bos that
+    opens the whole text excepted, see `special_mask_flags`)."""
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    keep, in_prompt = [], True
-    for token_id in item.encoded.ids:
-        if in_prompt:
-            keep.append(False)
-            if token_id == bos:
-                in_prompt = False
-        else:
-            keep.append(True)
-            if token_id == eos:
-                in_prompt = True
+    opens_text = bos_opens_text(tokenizer)
+    keep = special_mask_flags(item.encoded.ids, bos, eos, opens_text)
     result = from_mask(item.encoded.ids, keep)
     enc = item.encoded
-    if bos is None or bos not in enc.ids:
-        return result.with_notes(
-            Note(f"the text holds no bos token ({token_name(tokenizer, bos)}), so special-mask masks every token")
+    if bos is None or bos not in enc.ids[1 if opens_text else 0 :]:
+        where = (
+            f"its only bos {token_name(tokenizer, bos)} is the one that opens the whole text (token 0), which marks "
+            "no answer"
+            if bos is not None and enc.ids and enc.ids[0] == bos and opens_text
+            else f"the text holds no bos token ({token_name(tokenizer, bos)})"
         )
+        return result.with_notes(Note(f"{where}, so special-mask masks every token"))
     outside = sorted({enc.roles[i] for i, k in enumerate(keep) if k and enc.roles[i] not in ("assistant",)})
     if outside:
         count = sum(1 for i, k in enumerate(keep) if k and enc.roles[i] != "assistant")
@@ -80,6 +78,31 @@ def special_mask(item: Tokenized, tokenizer, settings: LabelSettings) -> Labels:
             )
         )
     return result
+
+
+@functools.lru_cache(maxsize=32)
+def bos_opens_text(tokenizer) -> bool:
+    """Whether the tokenizer writes its bos before every text (Gemma's `<bos>`), so that a bos at token 0 opens
+    the whole text and marks no answer. SmolLM2's bos, `<|im_start|>`, is never added: it opens turns."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("x")["input_ids"][:1] == [bos]
+
+
+def special_mask_flags(ids, bos: int | None, eos: int | None, opens_text: bool = False) -> list[bool]:
+    """Seed 000's mask: -100 through each bos, kept through the next eos. With `opens_text` (see
+    `bos_opens_text`), a bos at token 0 opens the whole text and marks no answer, so the mask goes on to the bos
+    that does: the seed's intent. Without this, Gemma trains its whole prompt under special-mask."""
+    keep, in_prompt = [], True
+    for k, token_id in enumerate(ids):
+        if in_prompt:
+            keep.append(False)
+            if token_id == bos and (k > 0 or not opens_text):
+                in_prompt = False
+        else:
+            keep.append(True)
+            if token_id == eos:
+                in_prompt = True
+    return keep
 
 
 def completion_flags(item: Tokenized, tokenizer) -> list[bool]:

@@ -13,7 +13,9 @@ def test_examples_page_is_the_default_and_renders_the_selected_example(app_home)
     at = open_app(query=CLASSIC)
     assert not at.exception
     assert at.title[0].value == "Examples"
-    assert [t.value for t in at.text_area] == ['How do you say "dog" in Spanish?', "perro"]
+    turns = [t.value for t in at.text_area if t.label.startswith("Content of turn")]
+    assert turns == ['How do you say "dog" in Spanish?', "perro"]
+    assert [t.value for t in at.text_area if "tool schemas" in t.label] == [""]  # the row's tools: none
     view = html_of(at)
     assert "Human:" in view and 'class="sl-role-assistant sl-kind-special">&lt;|im_start|&gt;' in view
 

@@ -78,3 +78,21 @@ def test_pad_is_not_eos_so_the_old_collator_trains_the_eos(gemma_tokenizer):
     theirs = completion_only_019(list(item.encoded.ids), gemma_tokenizer, "### Assistant:", "### Human:")
     assert list(ours["response-template"].labels) == theirs
     assert theirs[-1] == gemma_tokenizer.eos_token_id  # SmolLM2 (pad == eos) masks it: see test_strategies
+
+
+def test_special_mask_skips_the_bos_that_opens_the_whole_text(gemma_tokenizer, tokenizer):
+    """Gemma writes `<bos>` at token 0: the seed's mask must go on to the bos before the answer, or it trains the
+    whole prompt (21 of 22 tokens before). Expected: the answer's own tokens and the eos, found from the roles."""
+    for tok in (gemma_tokenizer, tokenizer):
+        item = tokenize_example(DOG, tok, "classic")
+        labels = label_all([item], tok, ["special-mask"])[0]["special-mask"]
+        enc = item.encoded
+        answer = [k for k in range(len(enc)) if enc.roles[k] == "assistant" and enc.kinds[k] == "content"]
+        expected = answer + [answer[-1] + 1]  # the answer, then the eos that closes it
+        assert enc.ids[expected[-1]] == tok.eos_token_id
+        assert [k for k in range(len(enc)) if labels.trained(k)] == expected
+    gemma_chat = tokenize_example(DOG, gemma_tokenizer, "chat-template")
+    assert gemma_chat.encoded.ids[0] == gemma_tokenizer.bos_token_id
+    labels = label_all([gemma_chat], gemma_tokenizer, ["special-mask"])[0]["special-mask"]
+    assert labels.counted == 0
+    assert "is the one that opens the whole text (token 0)" in labels.notes[0].text
