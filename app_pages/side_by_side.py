@@ -90,7 +90,9 @@ st.html(legend([strategy]))
 for start in range(0, len(views), 2):
     for column, v in zip(st.columns(2), views[start : start + 2]):
         with column:
-            st.subheader(v.name if v.name != MODEL_TEMPLATE else f"model ({app_state.model_ref()})")
+            st.subheader(
+                app_state.markdown_text(v.name if v.name != MODEL_TEMPLATE else f"model ({app_state.model_ref()})")
+            )
             if v.error:
                 st.warning(app_state.markdown_text(f"This template cannot render the conversation: {v.error}."))
                 continue

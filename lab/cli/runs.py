@@ -70,6 +70,8 @@ def run_config(args) -> RunConfig:
                 base = json.load(f)
         except (OSError, ValueError) as e:
             raise LabError(f"--config {args.config}: {e}") from None
+        if not isinstance(base, dict):
+            raise LabError(f"--config {args.config}: a run's settings are a JSON object of fields, not a list")
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
     return RunConfig.from_json(base | given).validate()
 

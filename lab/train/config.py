@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,12 @@ class RunConfig:
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
             (self.batch_tokens >= 1, "batch_tokens must be at least 1"),
             (self.max_length >= 2, "max_length must be at least 2"),
+            (self.lora_alpha >= 1, "lora_alpha must be at least 1"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}"),
+            (
+                bool(DEVICE_NAMES.match(self.device)),
+                f"device '{self.device}' is not one of auto, cpu, cuda, cuda:N or mps",
+            ),
             (self.method != "lora" or (self.lora_r >= 1 and self.lora_targets), "LoRA needs r >= 1 and targets"),
             (self.quantization in QUANTIZATIONS, f"quantization must be one of {', '.join(QUANTIZATIONS)}"),
             (
@@ -178,10 +185,18 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Settings read from JSON, each of its field's type: `"false"` is text, not a boolean, and is refused
+        (a string would turn `trust_remote_code` on)."""
+        if not isinstance(data, dict):
+            raise LabError(f"a run's settings are a JSON object of fields, not {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
         if unknown:
             raise LabError(f"unknown run settings: {', '.join(unknown)}")
+        for name, value in data.items():
+            expected = _type_problem(name, known[name].default, value)
+            if expected:
+                raise LabError(f"{name} must be {expected}, not {json.dumps(value)[:40]}")
         if "lora_targets" in data:
             data = data | {"lora_targets": tuple(data["lora_targets"])}
         return cls(**data)
@@ -190,6 +205,29 @@ class RunConfig:
     def from_saved(cls, data: dict) -> RunConfig:
         """A stored run's settings: fields added since it was saved take the value that keeps its behaviour."""
         return cls.from_json(SETTINGS_OF_OLDER_RUNS | data)
+
+
+def _type_problem(name: str, default: Any, value: Any) -> str | None:
+    """What a JSON value of a setting must be, when it is not that (None when it is)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name == "lr":
+        ok, expected = value is None or (number and math.isfinite(value)), "a number (or null for the default)"
+    elif isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, expected = number and math.isfinite(value), "a finite number"
+    elif isinstance(default, str):
+        ok, expected = isinstance(value, str), "text"
+    else:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        expected = "a list of names"
+    return None if ok else expected
+
+
+DEVICE_NAMES = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take it; torch takes more
 
 
 # What a run saved before a field existed did, so that it resumes with the same steps.

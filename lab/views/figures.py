@@ -43,7 +43,8 @@ def ratio_histogram(datasets: dict[str, RatioStats], scale: float = 1.0) -> go.F
     """Histogram of log10(Rg) per dataset (share of its examples per bin), overlaid, with vertical lines at the
     arithmetic mean (dashed) and the geometric mean (solid) of each dataset, labelled."""
     figure = go.Figure()
-    with_data = {name: stats for name, stats in datasets.items() if stats.count}
+    # Names are file names and run labels a person chose: plotly renders some HTML in them (links, styles).
+    with_data = {html.escape(name): stats for name, stats in datasets.items() if stats.count}
     all_ratios = [r for stats in with_data.values() for r in stats.ratios()]
     if not all_ratios:
         figure.update_layout(title=dict(text="No example has both prompt and completion tokens"))
@@ -118,7 +119,7 @@ def loss_share_curve(datasets: dict[str, RatioStats], prompt_weight: float) -> g
     """The prompt tokens' share of the loss, w*P / (w*P + C), for w from 0.001 to 1 (log x), current w marked."""
     figure = go.Figure()
     weights = np.logspace(-3, 0, 121).tolist()
-    for k, (name, stats) in enumerate(datasets.items()):
+    for k, (name, stats) in enumerate((html.escape(n), st) for n, st in datasets.items()):
         if not stats.count:
             continue
         colour = PALETTE[k % len(PALETTE)]
@@ -207,7 +208,7 @@ def runs_curves(runs: dict[str, list[dict]], x: str = "step") -> go.Figure:
     completion), against optimizer step or epoch: seed 000's copied vs masked runs, side by side."""
     figure = go.Figure()
     last = 1.0
-    for k, (label, metrics) in enumerate(runs.items()):
+    for k, (label, metrics) in enumerate((html.escape(lb), m) for lb, m in runs.items()):
         colour = PALETTE[k % len(PALETTE)]
         xs = [m[x] for m in metrics]
         last = max([last, *xs])

@@ -55,6 +55,17 @@ def test_a_model_reference_and_an_upload_name_are_shown_as_text(app_home):
     assert_shown_as_text(at, "The current set is unchanged")
 
 
+def test_a_model_folder_named_in_markdown_is_a_title_of_text_on_templates_side_by_side(app_home, tiny_model_dir):
+    """Its subheader was markdown: a folder named `![x](x.png)` became an image the browser fetched."""
+    folder = app_home.parent / "![x](x.png)"
+    shutil.copytree(tiny_model_dir, folder)
+    at = open_app()
+    at.text_input(key="model_input").input(str(folder)).run()
+    at.switch_page("app_pages/side_by_side.py").run()
+    assert any("\\!\\[x\\]\\(x\\.png\\)" in t for t in shown(at))  # the folder's name, drawn escaped
+    assert_shown_as_text(at)
+
+
 def test_a_runs_error_is_shown_as_text(app_home, tiny_model_dir):
     store = RunStore(app_home)
     run_id = store.create(RunConfig(**SEED, model=str(tiny_model_dir)), load_sample("spanish"))

@@ -96,3 +96,17 @@ def test_the_share_markers_of_two_sets_sit_on_different_sides():
     figure = loss_share_curve({"a": stats((30, 10)), "b": stats((31, 10))}, 0.1).to_plotly_json()
     markers = [t for t in figure["data"] if t["mode"] == "markers+text"]
     assert [m["textposition"] for m in markers] == ["middle left", "middle right"]
+
+
+def test_names_a_person_chose_reach_plotly_escaped():
+    """Plotly renders some HTML in trace names and hover text: a file named with a link or a style stays text."""
+    hostile = '<a href="https://example.com">x</a><span style="font-size:90px;color:red">big</span>'
+    figures = [
+        ratio_histogram({hostile: stats((10, 5), (4, 8))}),
+        loss_share_curve({hostile: stats((10, 5))}, 0.1),
+        runs_curves({hostile: [{"step": 1, "epoch": 1, "loss": 1.0}]}),
+    ]
+    for figure in figures:
+        spec = str(figure.to_plotly_json())
+        assert "<a href" not in spec and "<span style" not in spec
+        assert "&lt;a href=" in spec
