@@ -15,6 +15,18 @@ from lab.train import Run, RunStore
 from lab.views import sentences
 
 
+def _folder(column, label: str, default, key: str) -> str:
+    """Where to write: any folder on this machine, or on a lab shared with a room (not started with TRUST=1) the
+    lab's own folder under its home, shown and not asked for: a viewer never writes to the server's folders."""
+    if app_state.remote_code_allowed():
+        return column.text_input(label, str(default), key=key)
+    column.caption(
+        f"{label.split(' (')[0]} `{app_state.markdown_text(str(default))}`: on a lab shared over the network, files "
+        "go under the lab's home (or use the downloads)."
+    )
+    return str(default)
+
+
 def take_it_further(store: RunStore, run: Run) -> None:
     """The Export box: the model others load, and the same run on TRL's CLI under accelerate."""
     st.subheader("Take it further")
@@ -23,8 +35,8 @@ def take_it_further(store: RunStore, run: Run) -> None:
         "**The model**: safetensors, the tokenizer with its template, a generation config that stops "
         "where the fine-tune learned to stop, a model card"
     )
-    folder = left.text_input(
-        "Export to (a new or empty folder)", str(lab_home() / "exports" / run.id), key=f"export-folder-{run.id}"
+    folder = _folder(
+        left, "Export to (a new or empty folder)", lab_home() / "exports" / run.id, f"export-folder-{run.id}"
     )
     lora = run.config.method == "lora"
     merge = left.checkbox(
@@ -51,8 +63,12 @@ def take_it_further(store: RunStore, run: Run) -> None:
         st.session_state["handoff_shown"] = run.id
     if st.session_state.get("handoff_shown") != run.id:
         return
-    with right, st.spinner("Reading the run's examples through TRL's own preparation…"):
-        handoff = app_runs.handoff_for(run.id)
+    try:
+        with right, st.spinner("Reading the run's examples through TRL's own preparation…"):
+            handoff = app_runs.handoff_for(run.id)
+    except LabError as e:
+        right.error(f"No hand-off: {app_state.markdown_text(str(e))}.")
+        return
     right.info(
         f"Loss: {handoff.setting}. "
         + (
@@ -66,8 +82,8 @@ def take_it_further(store: RunStore, run: Run) -> None:
     downloads = right.columns(len(handoff.files))
     for column, (name, text) in zip(downloads, handoff.files.items()):
         column.download_button(name, text, file_name=name, key=f"download-{name}-{run.id}")
-    target = right.text_input(
-        "Write them to (a new or empty folder)", str(lab_home() / "trl" / run.id), key=f"handoff-folder-{run.id}"
+    target = _folder(
+        right, "Write them to (a new or empty folder)", lab_home() / "trl" / run.id, f"handoff-folder-{run.id}"
     )
     if right.button("Write the hand-off", key=f"write-handoff-{run.id}"):
         try:

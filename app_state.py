@@ -310,13 +310,12 @@ def sidebar() -> None:
                 "Or a hub id (e.g. `HuggingFaceTB/SmolLM2-360M-Instruct`) or a local folder."
             ),
         )
-        st.checkbox(
-            "Trust remote code",
-            key=TRUST_REMOTE_CODE,
-            disabled=not remote_code_allowed(),
-            help="Runs Python code that comes with the model. Leave off unless you trust its author."
-            + ("" if remote_code_allowed() else " Off on a lab shared over the network (start it with TRUST=1)."),
-        )
+        if remote_code_allowed():  # not drawn on a lab shared over the network (unless started with TRUST=1)
+            st.checkbox(
+                "Trust remote code",
+                key=TRUST_REMOTE_CODE,
+                help="Runs Python code that comes with the model. Leave off unless you trust its author.",
+            )
         st.selectbox(
             "Device", available_devices(), key=DEVICE, help="`auto` uses a CUDA GPU when there is one, else the CPU."
         )

@@ -52,7 +52,9 @@ def resolve(ref: str | None) -> ModelSource:
         name = DEFAULT_MODEL if ref == "default" else ref
         return ModelSource(name, "shipped", str(shipped_folder(name)))
     if not _local_folders["allowed"]:  # decided before the filesystem is asked anything
-        if ref.count("/") != 1 or ref.startswith((".", "/", "~")) or "\\" in ref:
+        # A relative `owner/name` that names a folder here would load it (from_pretrained looks on disk first):
+        # refused the same way an absolute path is.
+        if ref.count("/") != 1 or ref.startswith((".", "/", "~")) or "\\" in ref or Path(ref).exists():
             raise ModelError(
                 "on a lab shared over the network, a model is a built-in name or a hub id (owner/name); the "
                 "server's own folders are off"

@@ -37,14 +37,27 @@ def test_a_shared_lab_loads_no_server_folder_and_says_nothing_of_which_exist(app
     assert len(existing) == 1 and "the server's own folders are off" in existing[0]
     assert existing[0].replace(str(tiny_model_dir), "X") == missing[0].replace(str(tiny_model_dir) + "-missing", "X")
     at = open_app()
-    assert at.checkbox(key="trust_remote_code").disabled
+    assert "Trust remote code" not in [c.label for c in at.checkbox]  # not drawn, not merely disabled
     assert config.get_option("client.showErrorDetails") == "none"
+
+
+def test_a_shared_lab_refuses_a_relative_reference_that_names_a_server_folder(
+    app_home, tiny_model_dir, shared_lab, monkeypatch, tmp_path
+):
+    """`owner/name` that exists relative to the server's working folder loaded it: from_pretrained looks on disk
+    first. It is refused as an absolute path is."""
+    import shutil
+
+    shutil.copytree(tiny_model_dir, tmp_path / "srv-secret" / "model")
+    monkeypatch.chdir(tmp_path)
+    [error] = errors_for("srv-secret/model")
+    assert "the server's own folders are off" in error
 
 
 def test_a_shared_lab_started_to_trust_the_room_loads_them(app_home, tiny_model_dir, shared_lab, monkeypatch):
     monkeypatch.setenv("SFT_LAB_SHARED_TRUST", "1")
     assert errors_for(str(tiny_model_dir)) == []
-    assert not open_app().checkbox(key="trust_remote_code").disabled
+    assert not open_app().checkbox(key="trust_remote_code").disabled  # drawn, and it can be ticked
 
 
 def test_the_lab_listens_on_this_machine_only(serve):
@@ -61,3 +74,25 @@ def test_the_lab_listens_on_this_machine_only(serve):
         pytest.skip("this machine has no network address besides loopback")
     with pytest.raises(OSError), socket.create_connection((outside[0], port), timeout=3):
         pass
+
+
+def test_a_shared_lab_writes_exports_and_hand_offs_only_under_its_home(app_home, tiny_model_dir, shared_lab):
+    """A viewer typed a folder and the server wrote there (an executable launch.sh included). Shared, the page
+    asks for no folder: it writes under the lab's home, and says where."""
+    from lab.data import load_sample
+    from lab.train import RunConfig, RunStore, execute
+    from tests.conftest import SEED
+
+    store = RunStore(app_home)
+    config = RunConfig(**SEED, model=str(tiny_model_dir), epochs=1, dtype="fp32")
+    run_id = store.create(config, load_sample("spanish"))
+    assert execute(store, run_id) == "done"
+    at = open_app("app_pages/train.py")
+    assert not at.exception
+    assert not [t for t in at.text_input if t.key in (f"export-folder-{run_id}", f"handoff-folder-{run_id}")]
+    at.button(key=f"export-{run_id}").click().run()
+    assert (app_home / "exports" / run_id / "model.safetensors").is_file()
+    assert any("files go under the lab's home" in c.value for c in at.caption)
+    at.button(key=f"handoff-{run_id}").click().run()  # the run's base is a server folder, which viewers cannot load
+    assert not at.exception
+    assert any("No hand-off" in e.value and "folders are off" in plain(e.value) for e in at.error)
