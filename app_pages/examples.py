@@ -95,8 +95,11 @@ with st.expander("Start from a built-in sample or a file, or download the set"):
             "the current set first to keep it."
         )
         if st.button("Yes, replace the set", type="primary"):
-            load(load_sample(name), f"{SAMPLE_PREFIX}{name}", "replace")
-            st.rerun()
+            try:
+                load(load_sample(name), f"{SAMPLE_PREFIX}{name}", "replace")
+                st.rerun()
+            except LabError as e:
+                upload_error = f"{e}. The current set is unchanged."
     upload = middle.file_uploader(
         "A file of your own",
         type=["jsonl", "json", "csv", "parquet", "arrow"],

@@ -115,8 +115,13 @@ class Workspace:
             raise DataError(f"the saved workspace cannot be read ({e}); it is at {self.examples_path}") from None
 
     def _write(self, examples: list[Example]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.examples_path, to_jsonl(examples, with_ids=True).decode())
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.examples_path, to_jsonl(examples, with_ids=True).decode())
+        except OSError as e:  # unwritable, full, gone: the saved set is as it was (the write is atomic)
+            raise DataError(
+                f"the set cannot be saved in {self.folder} ({e.strerror or type(e).__name__}); nothing was changed"
+            ) from None
         self._cached = (self.revision(), list(examples))
 
     def state(self) -> WorkspaceState:
@@ -169,5 +174,8 @@ class Workspace:
         return notice
 
     def save_state(self, source: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.state_path, json.dumps({"source": source}))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.state_path, json.dumps({"source": source}))
+        except OSError as e:
+            raise DataError(f"the set's source cannot be saved in {self.folder} ({e.strerror})") from None

@@ -160,3 +160,24 @@ def test_preview_is_the_first_user_turn_on_one_line():
         edits.preview(conversation(("system", "sys"), ("user", "hello\n  there"), ("assistant", "x"))) == "hello there"
     )
     assert edits.preview(single_turn("x" * 100, "a"), width=10) == "x" * 9 + "…"
+
+
+def test_a_workspace_that_cannot_be_written_says_so_and_keeps_the_set(tmp_path, monkeypatch):
+    """An edit into an unwritable workspace was a PermissionError traceback: now one sentence, nothing changed.
+    (The tests run as root, whom permissions do not stop: a file where the folder should be stops anyone.)"""
+    space = ws.Workspace(tmp_path)
+    saved = space.save(load_sample("spanish"))
+
+    def refused(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with monkeypatch.context() as m:  # what the kernel answers a user whose folder turned read-only
+        m.setattr(ws, "atomic_write_text", refused)
+        with pytest.raises(DataError) as said:
+            space.change(ws.seen(saved[0]), lambda rows, at: edits.delete_example(rows, at))
+        assert str(said.value).endswith("(Permission denied); nothing was changed")
+    assert space.examples() == saved
+    space.folder.rename(tmp_path / "moved")
+    space.folder.write_text("not a folder")
+    with pytest.raises(DataError, match="the set cannot be saved"):
+        space.save(load_sample("spanish"))
