@@ -5,6 +5,7 @@ fine-tune learned to stop, and a model card."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,6 +66,30 @@ def export_model(store: RunStore, run_id: str, out: str | Path, merge: bool = Fa
         raise LabError(f"run {run_id} trained every weight (method {config.method}): there is no adapter to merge")
     out = Path(out)
     new_folder(out)
+    # Written into a temporary folder beside `out`, renamed into place when whole: a failure (a full disk) leaves
+    # nothing behind but the empty folder that was asked for, and says so in one sentence.
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        files, weights = _write_export(store, run_id, run, config, staging, merge)
+        out.rmdir()
+        staging.rename(out)
+    except (OSError, shutil.Error) as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LabError(f"the export could not be written to {out} ({_why(e)}); nothing was left there") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Exported(out, files, weights)
+
+
+def _why(error: Exception) -> str:
+    """An OSError's reason, or the first of a copytree's (shutil.Error holds a list of them)."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list) and error.args[0]:
+        return str(error.args[0][0][-1])
+    return getattr(error, "strerror", None) or str(error)
+
+
+def _write_export(store: RunStore, run_id: str, run, config, out: Path, merge: bool) -> tuple[tuple[str, ...], str]:
     final = store.final_weights(run_id)
     tokenizer = run_tokenizer(config)
     if merge:  # a QLoRA adapter merges into the base as published, not its 4- or 8-bit approximation
@@ -92,4 +117,4 @@ def export_model(store: RunStore, run_id: str, out: str | Path, merge: bool = Fa
     pickled = [f for f in files if f.endswith(PICKLES)]
     if pickled:  # save_pretrained writes safetensors; a pickle here would mean a library changed its mind
         raise LabError(f"the export holds pickled files ({', '.join(pickled)}): refusing them")
-    return Exported(out, files, weights)
+    return files, weights

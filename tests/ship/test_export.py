@@ -97,3 +97,27 @@ def test_an_export_never_writes_over_a_folder_or_merges_what_has_no_adapter(stor
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
     with pytest.raises(LabError, match="there is no adapter to merge"):
         export_model(store, run_id, tmp_path / "new", merge=True)
+
+
+def test_a_full_disk_during_an_export_leaves_nothing_and_says_so(store, tiny_model_dir, tmp_path, monkeypatch):
+    """It was a shutil.Error traceback and a half-written folder: the export is written aside and renamed."""
+    import lab.ship.export as export
+
+    run_id = finished(store, tiny_model_dir)
+    real_copytree = export.shutil.copytree
+
+    def fills_the_disk(src, dst, **kwargs):
+        real_copytree(src, dst, **kwargs)  # the weights land, then the disk is full
+        raise export.shutil.Error([(str(src), str(dst), "[Errno 28] No space left on device")])
+
+    monkeypatch.setattr(export.shutil, "copytree", fills_the_disk)
+    with pytest.raises(LabError) as said:
+        export_model(store, run_id, tmp_path / "out")
+    assert str(said.value) == (
+        f"the export could not be written to {tmp_path / 'out'} ([Errno 28] No space left on device); nothing was "
+        "left there"
+    )
+    assert list((tmp_path / "out").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    monkeypatch.setattr(export.shutil, "copytree", real_copytree)
+    exported = export_model(store, run_id, tmp_path / "out")  # the same folder, once there is room
+    assert (exported.folder / "model.safetensors").is_file()
