@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
+
+from tqdm import tqdm
 
 from lab.cli.common import (
     EXIT_FINDINGS,
@@ -204,10 +207,6 @@ class _Counted:
 
 def _progress(args):
     """tqdm on stderr (rows checked, rows/s), shown only on a terminal: CI logs and pipes stay clean."""
-    import sys
-
-    from tqdm import tqdm
-
     return tqdm(total=None, unit=" rows", file=sys.stderr, disable=not sys.stderr.isatty(), delay=1.0)
 
 

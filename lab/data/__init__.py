@@ -1,7 +1,9 @@
 """The data: chat examples, the files and corpora they come from, and the set a person is editing.
 
-examples   Turn, Conversation, Example; `conversation()` and `single_turn()` build one
-sources    every row shape and file type read into examples (`read_examples`), samples, uploads, JSONL out
+examples   Turn, Conversation, Example (every message key kept); `conversation()` and `single_turn()` build one
+sources    every file type and source read into examples (`read_examples`, lazily `iter_examples`), samples,
+           uploads (sampled past the editor's limit), JSONL out
+shapes     ShareGPT and Alpaca rows converted to TRL's `messages`, with the sentence that says how
 corpora    the ChatterBot dialog corpus (`chatterbot:LANGUAGE[/TOPIC]`), offline
 workspace  the edited set on disk (`Workspace`), saved atomically
 edits      pure edits of a set (add, move, delete turns and examples), `problems` and `preview` in words
