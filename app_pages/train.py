@@ -10,6 +10,7 @@ from lab.data.edits import preview
 from lab.data.sources import heldout_question
 from lab.errors import LabError
 from lab.labels import STRATEGIES, special_token_strings
+from lab.labels.check import before_training
 from lab.models import QUANTIZATIONS
 from lab.models.devices import pick_device
 from lab.models.references import model_config, no_full_fine_tuning
@@ -38,6 +39,32 @@ def number(column, label: str, name: str, low, high, **kwargs):
     )
 
 
+@st.cache_data(show_spinner="Checking what this strategy trains…", max_entries=16)
+def _traps_of(revision, model: str, template: str, strategy: str, fmt: str, chosen: tuple, _examples, _tokenizer):
+    picked = [_examples[i] for i in chosen] if chosen else _examples
+    return before_training(picked[:TRAP_SAMPLE], _tokenizer, fmt, strategy)
+
+
+def _traps(strategy: str, fmt: str, chosen: tuple):
+    """What the run would train that is likely not meant, on the first examples it trains (cached per revision)."""
+    try:
+        return _traps_of(
+            app_state.workspace().revision(),
+            app_state.model_ref(),
+            app_state.template(),
+            strategy,
+            fmt,
+            chosen,
+            examples,
+            app_state.tokenizer(),
+        )
+    except LabError:
+        return []
+
+
+TRAP_SAMPLE = 32  # examples checked before Train: enough to find a template's trap, quick on every rerun
+
+
 with st.expander("New run", expanded=not store.list()):
     kept = st.session_state.get(app_state.NEW_RUN_EXAMPLES) or []
     st.session_state[app_state.NEW_RUN_EXAMPLES] = [i for i in kept if 0 <= i < len(examples)]
@@ -56,6 +83,8 @@ with st.expander("New run", expanded=not store.list()):
         index=STRATEGIES.index("special-mask" if fmt == "classic" else DEFAULTS.strategy),
         help=RunConfig.help_for("strategy"),
     )
+    for group in _traps(strategy, fmt, tuple(chosen)):
+        left.warning(f"Before you train: {app_state.markdown_text(group.sentence(shown=6))}.")
     weight = left.slider(
         "Prompt weight w",
         0.0,

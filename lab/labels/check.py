@@ -212,3 +212,28 @@ def _merge(found: list[Finding]) -> list[Finding]:
             f = Finding(f.example, f.code, f"{f.message} (also under {', '.join(also[code])})", f.strategy)
         out.append(f)
     return out
+
+
+# What a run would learn that the person most likely did not mean to: said on the Train page before Train.
+BEFORE_TRAINING = (
+    "prompt-trained",
+    "fully-masked",
+    "eos-masked",
+    "tool-output-trained",
+    "field-dropped",
+    "weight-ignored",
+    "unrenderable",
+)
+
+
+def before_training(
+    examples: list[Example], tokenizer, fmt: str, strategy: str, settings: LabelSettings = LabelSettings()
+) -> list[FindingGroup]:
+    """The findings of one strategy on the examples a run would train, among those that change what it learns
+    (`BEFORE_TRAINING`): e.g. special-mask training Gemma's or a chat template's prompt."""
+    found = [
+        f
+        for f in check(examples, tokenizer, fmt, (strategy,), settings, max_length=None)
+        if f.code in BEFORE_TRAINING and f.strategy in (None, strategy)
+    ]
+    return group_findings(found)

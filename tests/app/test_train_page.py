@@ -170,3 +170,15 @@ def test_a_run_placed_by_a_device_map_says_where_and_an_offloading_map_is_refuse
     assert not at.exception
     captions = [plain(c.value) for c in at.caption]
     assert any(c.startswith("Placed by accelerate's device map: cpu: 1 module ((the whole model)), ") for c in captions)
+
+
+def test_the_train_page_says_what_a_strategy_would_train_before_train_is_pressed(app_home):
+    """special-mask under SmolLM2's chat template: `<|im_start|>` opens every turn, so the prompt is trained."""
+    at = open_app(TRAIN, query={"format": "chat-template"})
+    assert not at.exception
+    strategy = next(s for s in at.selectbox if s.label == "Strategy (what is learned)")
+    strategy.set_value("special-mask").run()
+    warned = [w.value for w in at.warning if w.value.startswith("Before you train")]
+    assert len(warned) == 1 and "prompt\\-trained" in warned[0] and "opens every turn" in warned[0]
+    strategy.set_value("trl-completion").run()  # the control: TRL's completion-only mask trains the answers
+    assert not [w for w in at.warning if w.value.startswith("Before you train")]
