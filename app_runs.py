@@ -27,17 +27,20 @@ SEEN_RECOVERY = "runs_recovery_seen"
 def page_store() -> RunStore | None:
     """The run store for a page, or None after saying in the page why it cannot be used (a full or read-only
     home); a store that was rebuilt from the run folders is said once per viewer."""
+    # One container, always drawn: a notice shown once must not move the widgets below it (the New run expander
+    # one place further down is a new expander to Streamlit, and closed on the viewer's next change).
+    said = st.container()
     try:
         store = run_store()
         store.mark_interrupted()  # runs whose process died read interrupted before the page lists them
     except StoreError as e:
-        st.error(f"The run store cannot be used: {app_state.markdown_text(str(e))}.")
+        said.error(f"The run store cannot be used: {app_state.markdown_text(str(e))}.")
         return None
     if store.recovered:
         _RECOVERED[str(store.home)] = store.recovered
     notice = _RECOVERED.get(str(store.home))
     if notice and st.session_state.get(SEEN_RECOVERY) != notice:
-        st.warning(f"Runs: {app_state.markdown_text(notice)}.")
+        said.warning(f"Runs: {app_state.markdown_text(notice)}.")
         st.session_state[SEEN_RECOVERY] = notice
     return store
 

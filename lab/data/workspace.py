@@ -12,6 +12,8 @@ into the same turn: the later text wins, and its tab is told.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import threading
 import uuid
@@ -86,13 +88,13 @@ class Workspace:
         self.folder = Path(home or lab_home()) / "workspace"
         self.examples_path = self.folder / "examples.jsonl"
         self.state_path = self.folder / "state.json"
-        self._lock = threading.RLock()  # the sessions of one app process share a Workspace
+        self._threads = threading.RLock()  # the sessions of one app process share a Workspace
         self._cached: tuple[tuple, list[Example]] | None = None
 
     def examples(self) -> list[Example]:
         """The saved set (re-read only when the file changed), each with its identity; the default sample
         before the first save. Callers get a fresh list each time; edits make new lists and `save` them."""
-        with self._lock:
+        with self._threads:  # a reader needs no file lock: a write replaces the file whole (atomic rename)
             return list(self._current())
 
     def _current(self) -> list[Example]:
@@ -139,9 +141,28 @@ class Workspace:
         except OSError:
             return ()
 
+    @contextlib.contextmanager
+    def _lock(self):
+        """Writes are serialized across the threads of a process and across processes (two servers, or the app
+        and a script, on one home): a read-change-write holds an exclusive lock on a file beside the set."""
+        with self._threads:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = open(self.folder / ".lock", "a")  # held for the block below
+            except OSError as e:
+                raise DataError(
+                    f"the set cannot be saved in {self.folder} ({e.strerror}); nothing was changed"
+                ) from None
+            with handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
     def save(self, examples: list[Example], source: str | None = None) -> list[Example]:
         """Write a whole set (a sample, an upload, a test's) atomically; returns it with its identities."""
-        with self._lock:
+        with self._lock():
             examples = with_identities(examples)
             self._write(examples)
         if source is not None:
@@ -155,7 +176,7 @@ class Workspace:
         notice when a turn's text replaced another tab's. Raises StaleEdit when the edit was made on what
         has changed since: the example deleted, its turns changed, or (`strict`, for edits of its shape) any
         of its text. Moving an example or adding one after it needs only the example itself."""
-        with self._lock:
+        with self._lock():
             examples = list(self._current())
             at = next((k for k, e in enumerate(examples) if e.uid == before.uid), None)
             if at is None:

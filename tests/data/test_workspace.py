@@ -181,3 +181,36 @@ def test_a_workspace_that_cannot_be_written_says_so_and_keeps_the_set(tmp_path, 
     space.folder.write_text("not a folder")
     with pytest.raises(DataError, match="the set cannot be saved"):
         space.save(load_sample("spanish"))
+
+
+SCRIPT = """
+import sys
+from lab.data import edits
+from lab.data.examples import single_turn
+from lab.data.workspace import Workspace, seen
+
+space = Workspace(sys.argv[1])
+for k in range(int(sys.argv[3])):
+    first = space.examples()[0]
+    added = single_turn(f"{sys.argv[2]} {k}", "ok")
+    space.change(seen(first), lambda rows, at, e=added: edits.insert_example(rows, len(rows), e), strict=False)
+"""
+
+
+def test_two_processes_on_one_home_lose_no_edit(tmp_path):
+    """Two servers (or the app and a script) on one home: each read-change-write holds a lock on a file, so no
+    process writes over an edit it did not read (before: an example's text went back an edit)."""
+    import subprocess
+    import sys
+
+    space = ws.Workspace(tmp_path)
+    space.save(load_sample("spanish"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path), name, "300"], cwd=ws_common.Path(__file__).parents[2]
+        )
+        for name in ("left", "right")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    questions = [e.conversation.turns[0].content for e in ws.Workspace(tmp_path).examples()[5:]]
+    assert sorted(questions) == sorted(f"{name} {k}" for name in ("left", "right") for k in range(300))
