@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS metrics (
   tokens_per_s REAL, elapsed REAL, PRIMARY KEY (run_id, step)
 );
 """
+RUN_COLUMNS = (
+    "id", "created", "status", "message", "pid", "examples", "step", "total_steps", "started", "finished",
+    "stop_requested", "checkpoint_step", "config", "heartbeat",
+)  # fmt: skip
 METRIC_COLUMNS = ("run_id", "step", "epoch", "loss", "prompt_loss", "completion_loss", "lr", "tokens_per_s", "elapsed")
 
 
@@ -86,6 +90,15 @@ class RunStore:
             damage = [row[0] for row in db.execute("PRAGMA quick_check")]
             if damage != ["ok"]:  # pages that read fine, others that do not
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {damage[0]}")
+            for table, wanted in (("runs", RUN_COLUMNS), ("metrics", METRIC_COLUMNS)):
+                columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                missing = [c for c in wanted if c not in columns and c != "heartbeat"]
+                if missing:  # a SQLite file of another program, or of no lab version
+                    raise StoreError(
+                        f"{self.path} is a SQLite database, but not the lab's: its table `{table}` has no "
+                        f"{', '.join(missing[:4])}; move it away or start the lab with another SFT_LAB_HOME "
+                        "(nothing was changed)"
+                    )
             columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
             if "heartbeat" not in columns:  # a store from before leases
                 db.execute("ALTER TABLE runs ADD COLUMN heartbeat REAL")

@@ -132,3 +132,22 @@ def test_without_a_usable_store_run_pages_say_why_and_decoding_still_answers(app
     at.slider[0].set_value(4).run()
     {b.label: b for b in at.button}["Decode"].click().run()
     assert not at.exception and len(at.dataframe) == 4  # the base model decodes: greedy, beam, sample, beam step
+
+
+def test_a_runs_db_of_another_program_is_named_as_such_and_left_alone(tmp_path):
+    """It read "cannot be written… free some space": the database is fine, it is just not the lab's."""
+    import sqlite3
+
+    from lab.train.store import StoreError
+
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("CREATE TABLE runs (name TEXT, size INTEGER)")
+        db.execute("INSERT INTO runs VALUES ('mine', 1)")
+    with pytest.raises(StoreError) as said:
+        RunStore(tmp_path)
+    assert str(said.value) == (
+        f"{tmp_path / 'runs.db'} is a SQLite database, but not the lab's: its table `runs` has no id, created, "
+        "status, message; move it away or start the lab with another SFT_LAB_HOME (nothing was changed)"
+    )
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        assert db.execute("SELECT * FROM runs").fetchall() == [("mine", 1)]
