@@ -60,3 +60,20 @@ def test_the_tokens_page_draws_a_window_of_a_1_mb_turn(app_home, tokenizer):
     assert "tokens before, not drawn" in drawn and "tokens after" not in drawn
     window.set_value(0).run()
     assert chip_count(html_of(at)) == 2000 and "tokens after, not drawn" in html_of(at)
+
+
+def test_a_50_mb_turn_is_refused_in_a_sentence_before_it_is_tokenized(app_home, tokenizer):
+    """A 10M-word turn took the server past 9 GiB and never drew; it stayed in the workspace, so the page did it
+    again after a restart. Now the page says why it does not draw it, at once, and the other pages go on."""
+
+    from lab.labels.check import check
+    from lab.labels.tokens import MAX_TEXT_CHARS
+
+    giant = single_turn("word " * (MAX_TEXT_CHARS // 5 + 1), "ok")
+    Workspace(app_home).save([giant, single_turn("Hi", "Hola")])
+    at = open_app("app_pages/tokens.py")
+    assert not at.exception
+    said = [e.value for e in at.error] + [w.value for w in at.warning]
+    assert any("more than the 4,000,000 the lab tokenizes" in s for s in said), said
+    [finding] = [f for f in check([giant], tokenizer, "classic", ("copy",)) if f.code == "unrenderable"]
+    assert "shorten or split it" in finding.message
