@@ -17,6 +17,7 @@ from lab.data.sources import read_examples
 from lab.errors import LabError
 from lab.train.config import RunConfig
 from lab.train.execute import execute
+from lab.train.fit import memory_problem
 from lab.train.run import Run, what_resume_does
 from lab.train.run_files import read_precision
 from lab.train.store import RunStore
@@ -81,6 +82,9 @@ def run_train(args) -> int:
     data = read_examples(args.data)
     store = RunStore()
     store.mark_interrupted()
+    problem = memory_problem(config)
+    if problem:
+        raise LabError(problem)
     return in_foreground(store, store.create(config, data), args.json)
 
 

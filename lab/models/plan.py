@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from lab.common import first_line
+from lab.common import first_line, usable_memory
 from lab.errors import ModelError
 from lab.models.activations import activation_bytes, decoder_layers, quantized_linears
 from lab.models.devices import device_name, parse_max_memory, pick_device
@@ -269,12 +268,13 @@ def lora_config(r: int, alpha: int, targets):
 
 
 def device_memory(device: str) -> int:
-    """A device's whole memory in bytes: physical memory for cpu, the GPU's for cuda:N."""
+    """A device's whole memory in bytes: for cpu what this process may use (a container's limit, else physical
+    memory), the GPU's for cuda:N."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_properties(int(device.partition(":")[2] or 0)).total_memory
     if device == "mps":
         return int(torch.mps.recommended_max_memory())
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return usable_memory()[0]
 
 
 def _placement(model, linears, quantization: str, share: float, max_memory: str | None, dtype: str):

@@ -21,10 +21,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lab.common import first_line, lab_home
+from lab.common import first_line, lab_home, usable_memory
 from lab.data.examples import Example
 from lab.errors import LabError
 from lab.train.config import RunConfig
+from lab.train.fit import memory_problem
 from lab.train.leases import Lease
 from lab.train.run import what_resume_does
 from lab.train.store import RunStore
@@ -75,6 +76,10 @@ class Runner:
                 continue
 
     def submit(self, config: RunConfig, examples: list[Example]) -> str:
+        """Queue a run; one that cannot fit in memory is refused here, in a sentence (LabError)."""
+        problem = memory_problem(config)
+        if problem:
+            raise LabError(problem)
         run_id = self.store.create(config, examples)
         self._enqueue(run_id)
         return run_id
@@ -190,12 +195,7 @@ def _why_the_child_died(code: int, oom_killed: bool, log_path: Path) -> str:
 
 
 def _memory_sentence() -> str:
-    with contextlib.suppress(OSError, ValueError):  # no cgroup limit to read: the machine's memory
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            return f"this lab may use {int(limit) / 2**30:.1f} GiB"
-    pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-    return f"the machine has {pages * size / 2**30:.1f} GiB"
+    return usable_memory()[1]
 
 
 def _tail(path: Path, size: int = 4096) -> str:

@@ -92,3 +92,29 @@ def test_reading_the_store_never_writes_and_lapsed_leases_expire_when_asked(tiny
     assert (tmp_path / "runs" / run_id / "run.json").read_bytes() == before
     assert store.mark_interrupted() == [run_id]
     assert store.get(run_id).status == "interrupted"
+
+
+def test_a_run_that_cannot_fit_in_the_memory_this_lab_may_use_is_refused_before_it_starts(tmp_path, monkeypatch):
+    """In a 2 GB container a full fine-tune was killed by the kernel with the whole server; now the planner's
+    count is held against the memory the lab may use (its cgroup's limit) and the run is refused in a sentence.
+    The control: LoRA of the same model fits the same limit."""
+    import importlib
+
+    import pytest
+
+    from lab.errors import LabError
+    from lab.train import RunConfig
+
+    planner = importlib.import_module("lab.models.plan")  # the module: the package exports its `plan` function
+    monkeypatch.setattr(planner, "usable_memory", lambda: (2 << 30, "this lab may use 2.0 GiB"))
+    runner = Runner(RunStore(tmp_path))
+    with pytest.raises(LabError) as said:
+        runner.submit(RunConfig(epochs=1, dtype="fp32"), load_sample("spanish"))
+    assert str(said.value).startswith(
+        "this run would not fit in memory: does not fit on cpu: 2.43 GiB of cpu's 2.00 GiB"
+    )
+    assert "pick LoRA or QLoRA" in str(said.value)
+    assert RunStore(tmp_path).list() == []  # nothing was created
+    from lab.train.fit import memory_problem
+
+    assert memory_problem(RunConfig(epochs=1, method="lora", dtype="fp32")) is None
