@@ -12,7 +12,7 @@ from lab.labels import special_token_strings
 from lab.look import mean_losses
 from lab.look.answers import check_answer
 from lab.views import loss_chips, runs_curves, text_view
-from lab.views.run_rows import LOSS_COLUMNS, run_row
+from lab.views.run_rows import LOSS_COLUMNS, run_label, run_row
 
 st.title("Compare runs")
 store = app_runs.page_store()
@@ -29,8 +29,7 @@ if len(runs) < 2:
 
 
 def name(run_id: str) -> str:
-    config = runs[run_id].config
-    return f"{config.strategy} · {config.method_shown} · {run_id[-6:]}"
+    return run_label(runs[run_id])
 
 
 kept = [r for r in st.session_state.get("compare_runs", []) if r in runs]  # a deleted run drops out

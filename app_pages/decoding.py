@@ -20,6 +20,7 @@ from lab.look import (
 )
 from lab.models import placement_sentence
 from lab.views import text_view
+from lab.views.run_rows import run_label
 
 st.title("Decoding")
 store = app_runs.page_store()  # without one, the base model still decodes
@@ -33,9 +34,7 @@ which = st.selectbox(
     "Model",
     ["base model", *finished],
     key="decode-model",
-    format_func=lambda c: (
-        c if c == "base model" else f"run {c} · {finished[c].config.strategy} · {finished[c].config.method_shown}"
-    ),
+    format_func=lambda c: c if c == "base model" else f"run {run_label(finished[c])}",
 )
 run = finished.get(which)
 trained_format = prompt_format(run.config.format if run else app_state.fmt())

@@ -9,6 +9,7 @@ from lab.errors import LabError
 from lab.look import mean_losses, weighted_mean_loss
 from lab.models import memory_note
 from lab.views import candidates_figure, loss_chips
+from lab.views.run_rows import run_label
 
 st.title("Inside the model")
 store = app_runs.page_store()
@@ -28,9 +29,7 @@ run = finished[
     st.selectbox(
         "Run",
         list(finished),
-        format_func=lambda i: (
-            f"{i} · {finished[i].config.strategy} · {finished[i].config.method_shown} · {finished[i].status}"
-        ),
+        format_func=lambda i: f"{run_label(finished[i])} · {finished[i].status}",
     )
 ]
 config = run.config

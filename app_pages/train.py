@@ -19,7 +19,7 @@ from lab.train.config import DTYPES
 from lab.train.hardware import model_shape, precision_sentence
 from lab.train.run_files import read_precision
 from lab.views import loss_curves, text_view
-from lab.views.run_rows import LOSS_COLUMNS, run_row
+from lab.views.run_rows import LOSS_COLUMNS, queue_places, run_label, run_row
 
 SELECTED = "train_selected_run"
 DEFAULTS = RunConfig()
@@ -213,12 +213,16 @@ def live_view() -> None:
 def live_run() -> None:
     """The selected run: its status, progress, placement and loss curves."""
     run = store.get(st.session_state[SELECTED])
+    training = [r for r in store.list() if r.status == "running"]
+    if run.status == "queued" and training:  # the panel follows the run that trains; the queued one waits
+        st.caption(f"Run {app_state.markdown_text(run_label(run))} is queued; this is the run training now.")
+        run = training[0]
     metrics = store.metrics(run.id)
     last = metrics[-1] if metrics else {}
     header, stop = st.columns([5, 1])
     header.markdown(
-        f"**Run {run.id}** · {run.status} · {run.config.strategy} · {run.config.method_shown} · "
-        f"{run.config.engine} engine" + (f" · {app_state.markdown_text(run.message)}" if run.message else "")
+        f"**Run {app_state.markdown_text(run_label(run))}** · {run.status} · {run.config.engine} engine"
+        + (f" · {app_state.markdown_text(run.message)}" if run.message else "")
     )
     if run.active and stop.button("Stop", key=f"stop-{run.id}", disabled=run.stop_requested):
         store.request_stop(run.id)
@@ -232,6 +236,8 @@ def live_run() -> None:
             text=f"step {run.step}/{run.total_steps} · epoch {last.get('epoch', 0):.1f}/{run.config.epochs} · "
             f"{last.get('tokens_per_s', 0):.0f} tokens/s" + timing,
         )
+    elif run.status == "queued":
+        st.progress(0.0, text="queued: it trains when the runs before it are done")
     elif run.active:
         st.progress(0.0, text="loading the model and tokenizing…")
     placed = (read_precision(store.run_folder(run.id)) or {}).get("placement")
@@ -251,8 +257,13 @@ def runs_table() -> None:
     """Every run with its progress and last losses, redrawn with the live view while anything trains."""
     runs_now = store.list()
     finals = store.last_metrics()
-    shown = ("run", "status", "strategy", "method", "engine", "examples", "steps", *LOSS_COLUMNS, "seconds", "note")
-    rows = [{k: v for k, v in run_row(r, finals.get(r.id)).items() if k in shown} for r in runs_now]
+    shown = (
+        "run", "status", "model", "strategy", "method", "epochs", "format", "steps", *LOSS_COLUMNS, "seconds", "note",
+    )  # fmt: skip
+    places = queue_places(runs_now)
+    rows = [
+        {k: v for k, v in run_row(r, finals.get(r.id), queued=places.get(r.id)).items() if k in shown} for r in runs_now
+    ]
     table = st.dataframe(
         rows,
         hide_index=True,
