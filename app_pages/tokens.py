@@ -28,10 +28,19 @@ CHIPS_DRAWN = 2000  # tokens drawn as chips at once (each is ~300 bytes of HTML 
 
 @st.cache_data(show_spinner="Checking the whole set…", max_entries=8)
 def check_set(
-    revision: int, model: str, fmt: str, template: str, settings: LabelSettings, _examples, _tokenizer, vocab_size
+    revision: int,
+    model: str,
+    trust: bool,
+    fmt: str,
+    template: str,
+    settings: LabelSettings,
+    _examples,
+    _tokenizer,
+    vocab_size,
 ):
-    """Findings for the whole set; cached per saved revision, model, format, chat template and settings."""
-    stops = generation_stop_ids(model, app_state.trust_remote_code())
+    """Findings for the whole set; cached per saved revision, model (and its trust), format, chat template and
+    settings: everything it reads is in its key."""
+    stops = generation_stop_ids(model, trust)
     return check(_examples, _tokenizer, fmt, STRATEGIES, settings, vocab_size=vocab_size, stop_ids=stops)
 
 
@@ -128,6 +137,7 @@ if len(examples) <= FULL_CHECK_LIMIT or st.button(f"Check all {len(examples)} ex
     findings = check_set(
         ws.revision(),
         app_state.model_ref(),
+        app_state.trust_remote_code(),
         fmt,
         app_state.template(),
         settings,
