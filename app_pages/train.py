@@ -83,8 +83,6 @@ with st.expander("New run", expanded=not store.list()):
         index=STRATEGIES.index("special-mask" if fmt == "classic" else DEFAULTS.strategy),
         help=RunConfig.help_for("strategy"),
     )
-    for group in _traps(strategy, fmt, tuple(chosen)):
-        left.warning(f"Before you train: {app_state.markdown_text(group.sentence(shown=6))}.")
     weight = left.slider(
         "Prompt weight w",
         0.0,
@@ -158,6 +156,8 @@ with st.expander("New run", expanded=not store.list()):
             placeholder="e.g. cuda:0=20GiB,cuda:1=20GiB",
             help=RunConfig.help_for("max_memory") + ". Empty: the whole model on one device.",
         ).strip()
+    for group in _traps(strategy, fmt, tuple(chosen)):  # after the form is drawn: it may take a second (TRL)
+        st.warning(f"Before you train: {app_state.markdown_text(group.sentence(shown=6))}.")
     if st.button("Train", type="primary"):
         config = RunConfig(
             model=app_state.model_ref(),
