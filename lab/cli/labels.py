@@ -108,6 +108,7 @@ def tokens_json(item: Tokenized, labelled: dict[str, Labels]) -> dict:
     return {
         "tokens": [
             {"id": enc.ids[i], "text": enc.pieces[i], "special": enc.special[i], "role": enc.roles[i]}
+            | ({"part": enc.parts[i]} if enc.parts[i] else {})  # reasoning, tool-call
             for i in range(len(enc))
         ],
         "strategies": {
@@ -129,7 +130,8 @@ def tokens_table(item: Tokenized, labelled: dict[str, Labels]) -> str:
     header = ["pos", "id", "token", "role"] + names
     rows = []
     for i in range(len(enc)):
-        cells = [str(i), str(enc.ids[i]), visible(enc.pieces[i]) + (" *" if enc.special[i] else ""), enc.roles[i]]
+        role = enc.roles[i] + (f"/{enc.parts[i]}" if enc.parts[i] else "")  # e.g. assistant/tool-call
+        cells = [str(i), str(enc.ids[i]), visible(enc.pieces[i]) + (" *" if enc.special[i] else ""), role]
         for name in names:
             lab = labelled[name]
             if not lab.available:
