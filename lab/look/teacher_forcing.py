@@ -54,6 +54,8 @@ class Position:
     completion: bool
     base: Prediction
     tuned: Prediction | None = None
+    role: str = ""  # whose token: system, user, assistant, tool, text
+    part: str = ""  # of a message's content: "", "reasoning", "tool-call"
 
     def to_json(self) -> dict:
         return {
@@ -100,10 +102,14 @@ def inspect_example(
     ids = list(item.encoded.ids)
     base = predictions(base_model, ids, tokenizer, top_k)
     tuned = predictions(tuned_model, ids, tokenizer, top_k) if tuned_model is not None else [None] * len(base)
+    enc = item.encoded
     return [
-        Position(t, ids[t], item.encoded.pieces[t], labels.trained(t), bool(completion[t]), base[t - 1], tuned[t - 1])
+        Position(
+            t, ids[t], enc.pieces[t], labels.trained(t), bool(completion[t]), base[t - 1], tuned[t - 1], enc.roles[t],
+            enc.parts[t],
+        )
         for t in range(1, len(ids))
-    ]
+    ]  # fmt: skip
 
 
 def mean_losses(positions: list[Position]) -> dict[str, float | None]:

@@ -298,14 +298,19 @@ def loss_chips(positions, view: str = "after", marks: bool = True) -> str:
         else:
             value = before if view == "before" else after
             scaled, shown = (value - LOSS_NEUTRAL) / LOSS_NEUTRAL, f"{value:.2f}"
+        whose = f"{p.role} {PART_WORDS.get(p.part, '')}".strip() if p.role else ""
         title = (
-            f"position {p.position} · {p.token!r} · loss before {before:.3f}"
+            f"position {p.position} · {p.token!r}"
+            + (f" · {whose}" if whose else "")
+            + f" · loss before {before:.3f}"
             + (f" · after {after:.3f}" if after is not None else "")
             + (" · trained" if trained else "")
         )
         style = f"background:{_diverging(scaled)}" + (";box-shadow:inset 0 -3px 0 #000" if trained else "")
+        # The role's border and the part's mark (a tool call, reasoning) around the loss colour, as on Tokens & labels
+        classes = "sl-c" + (f" sl-{_css_name(p.role)}" if p.role else "") + (f" pt-{p.part}" if p.part else "")
         parts.append(
-            f'<div class="sl-c" title="{html.escape(title)}"><div class="t" style="{style}">'
+            f'<div class="{classes}" title="{html.escape(title)}"><div class="t" style="{style}">'
             f"{html.escape(visible(p.token) or '∅')}</div>"
             f'<div class="l">{shown}{" ✓" if trained else ""}</div></div>'
         )

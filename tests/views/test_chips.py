@@ -79,3 +79,21 @@ def test_the_colour_legend_shows_each_swatch_as_the_text_marks_it():
     for role in ("system", "user", "assistant"):
         assert f'<span class="sl-role-{role}">{role}</span>' in html
     assert '<span class="sl-kind-special">&lt;|special|&gt;</span>' in html
+
+
+def test_loss_chips_keep_the_role_and_part_of_each_token():
+    """Inside the model and Compare runs colour chips by loss; a tool call, reasoning and a tool's result still
+    read as such: the role's border and the part's class around the loss colour, and in the hover."""
+    from lab.look.teacher_forcing import Position, Prediction
+    from lab.views.chips import loss_chips
+
+    guess = Prediction(0.5, 1, 0.69, ())
+    positions = [
+        Position(1, 10, "get", True, True, guess, guess, "assistant", "tool-call"),
+        Position(2, 11, "think", True, True, guess, guess, "assistant", "reasoning"),
+        Position(3, 12, "22", False, False, guess, guess, "tool", ""),
+    ]
+    view = loss_chips(positions, "after")
+    assert 'class="sl-c sl-assistant pt-tool-call" title="position 1 · &#x27;get&#x27; · assistant tool call' in view
+    assert 'class="sl-c sl-assistant pt-reasoning" title="position 2 · &#x27;think&#x27; · assistant reasoning' in view
+    assert 'class="sl-c sl-tool" title="position 3 · &#x27;22&#x27; · tool · loss before' in view
