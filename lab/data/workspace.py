@@ -148,7 +148,7 @@ class Workspace:
         with self._threads:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                handle = open(self.folder / ".lock", "a")  # held for the block below
+                handle = open(self.folder.parent / ".workspace.lock", "a")  # beside the folder, held for the block
             except OSError as e:
                 raise DataError(
                     f"the set cannot be saved in {self.folder} ({e.strerror}); nothing was changed"

@@ -45,12 +45,23 @@ def allow_local_folders(allowed: bool) -> None:
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")  # a folder with these alone can tokenize
 
 
+def _lab_runs_folder(ref: str) -> bool:
+    """Whether a reference is an absolute path inside this lab's own runs (a run's final weights, its
+    checkpoints): the lab loads those on a shared lab too; a viewer gains nothing the pages do not show."""
+    if not ref.startswith("/"):
+        return False
+    runs = (lab_home() / "runs").resolve()
+    return Path(ref).resolve().is_relative_to(runs)
+
+
 def resolve(ref: str | None) -> ModelSource:
     """Turn a model reference into a source; the shipped model is converted on first use."""
     ref = (ref or DEFAULT_MODEL).strip()
     if ref in SHIPPED or ref == "default":
         name = DEFAULT_MODEL if ref == "default" else ref
         return ModelSource(name, "shipped", str(shipped_folder(name)))
+    if not _local_folders["allowed"] and _lab_runs_folder(ref):  # a run's own weights: the lab's, not a server's
+        return ModelSource(ref, "local", ref)
     if not _local_folders["allowed"]:  # decided before the filesystem is asked anything
         # A relative `owner/name` that names a folder here would load it (from_pretrained looks on disk first):
         # refused the same way an absolute path is.

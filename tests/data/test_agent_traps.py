@@ -12,7 +12,7 @@ from lab.errors import DataError
 from lab.labels.audit import audit_strategies
 from lab.labels.strategies import label_all
 from lab.labels.tokens import tokenize_example
-from tests.data.test_real_data import AGENT_ROW, WEATHER_TOOL, _read
+from tests.data.test_real_data import AGENT_ROW, OPENAI_ROW, WEATHER_TOOL, _read
 
 
 def _codes(item, tok, names):
@@ -82,15 +82,7 @@ def test_eos_masked_on_a_text_row(tokenizer, tmp_path):
 def test_weight_zero_trained_is_said_and_shown(tokenizer, tmp_path):
     from lab.views.chips import token_chips
 
-    row = {
-        "messages": [
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Helo", "weight": 0},
-            {"role": "user", "content": "Again"},
-            {"role": "assistant", "content": "Hello", "weight": 1},
-        ]
-    }
-    [example] = _read(tmp_path, [row])
+    [example] = _read(tmp_path, [OPENAI_ROW])
     item = tokenize_example(example, tokenizer, "chat-template")
     assert ("copy", "weight-ignored") in _codes(item, tokenizer, ["copy"])
     # the control: trl-completion learns only the last answer, so message 1 (weight 0) is not trained

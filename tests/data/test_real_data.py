@@ -126,6 +126,14 @@ SHAREGPT = {
     "system": "Use tools.",
     "tools": json.dumps([WEATHER_TOOL]),
 }
+OPENAI_ROW = {  # OpenAI's chat fine-tuning format: `weight` 0 says "do not train this answer"
+    "messages": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Helo", "weight": 0},
+        {"role": "user", "content": "Again"},
+        {"role": "assistant", "content": "Hello", "weight": 1},
+    ]
+}
 ALPACA = {"instruction": "Translate to Spanish", "input": "dog", "output": "perro", "history": [["Hi", "Hola"]]}
 
 
@@ -174,14 +182,7 @@ def test_alpaca_is_converted_and_said(tmp_path):
 
 
 def test_openai_weights_stay_on_their_messages(tmp_path):
-    row = {
-        "messages": [
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Helo", "weight": 0},
-            {"role": "user", "content": "Again"},
-            {"role": "assistant", "content": "Hello", "weight": 1},
-        ]
-    }
+    row = OPENAI_ROW
     [example] = _read(tmp_path, [row])
     assert [t.other().get("weight") for t in example.conversation.turns] == [None, 0, None, 1]
     assert json.loads(to_jsonl([example])) == row

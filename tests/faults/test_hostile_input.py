@@ -130,5 +130,5 @@ def test_a_right_to_left_override_is_written_out_in_the_picker(app_home):
     """U+202E would show the rest of the label reversed ("olleh" for "hello"): the picker writes it out."""
     Workspace(app_home).save(load_sample("spanish") + [single_turn("evil \u202eolleh", "ok")])
     at = open_app()
-    options = at.selectbox(key="picked_example").options
+    options = next(s for s in at.selectbox if s.label == "Example").options
     assert options[-1] == "#5 · evil ⟨U+202E⟩olleh" and not any("\u202e" in o for o in options)
