@@ -30,7 +30,7 @@ def test_inside_the_model_shows_losses_before_and_after_a_run(app_home, tiny_mod
     assert labels[:2] == ["mean prompt loss", "mean completion loss"]
     chips = [h.value for h in at.get("html")]
     assert len(chips) == 3 and all("sl-chips" in c for c in chips)
-    assert chips[0].count('class="sl-c"') == 23  # every token after the first, predicted
+    assert chips[0].count('<div class="sl-c ') == 23  # every token after the first, predicted (role classes follow)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "loss = -log p" in figure["layout"]["title"]["text"]
     at.slider[0].set_value(2).run()  # top-k
