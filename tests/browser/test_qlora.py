@@ -38,7 +38,7 @@ def test_the_seed_task_trains_as_qlora_from_the_page_then_decodes_and_is_inspect
     page.get_by_role("link", name="Decoding").click()
     page.get_by_role("combobox", name="Model", exact=True).wait_for(timeout=60_000)
     settle(page)
-    choose(page, "Model", run.id)
+    choose(page, "Model", run.id[-6:])  # a run is listed by its label, which ends with its id's last 6
     page.get_by_role("button", name="Decode").click()
     page.get_by_text("Spread over the samples").wait_for(timeout=180_000)
     settle(page)
