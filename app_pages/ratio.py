@@ -14,10 +14,31 @@ from lab.views import loss_share_curve, ratio_histogram
 CURRENT = "the current examples"
 
 
-@st.cache_data(show_spinner="Counting tokens…", max_entries=32)
-def stats_of(reference: str, revision, model: str, fmt: str, _examples, _tokenizer) -> RatioStats:
-    """Cached per dataset reference (and saved revision or upload id), model and format."""
-    return generation_ratio(_examples, _tokenizer, fmt)
+@st.cache_resource(show_spinner=False)
+def _counted() -> dict:
+    """The process's counts, shared by every viewer: (reference, revision, model, format) -> RatioStats."""
+    return {}
+
+
+def stats_of(reference: str, revision, model: str, fmt: str, examples, tokenizer) -> RatioStats:
+    """Cached per dataset reference (and saved revision or upload id), model and format; counted the first time
+    with a progress bar (a large set takes a while: batches of 2,048 examples)."""
+    key = (reference, revision, model, fmt)
+    counted = _counted()
+    if key not in counted:
+        bar = st.progress(0.0, text=f"Counting the tokens of {app_state.markdown_text(reference)}…")
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            bar.progress(min(done[0] / max(len(examples), 1), 1.0), text=f"Counted {done[0]:,} of {len(examples):,}")
+
+        stats = generation_ratio(examples, tokenizer, fmt, progress=step)
+        bar.empty()
+        if len(counted) >= 32:  # the oldest goes first
+            counted.pop(next(iter(counted)))
+        counted[key] = stats
+    return counted[key]
 
 
 def load(reference: str, uploads: dict):

@@ -132,3 +132,21 @@ def test_a_template_that_rewrites_earlier_text_falls_back_to_the_full_render(tok
         item = tokenize_example(example, odd, "chat-template")
         assert counted.completion_tokens == sum(completion_flags(item, odd))
         assert counted.prompt_tokens + counted.completion_tokens == len(item.encoded)
+
+
+def test_a_stream_is_counted_in_batches_that_report_their_progress(tokenizer):
+    """`generation_ratio` reads any iterable once, a batch at a time, and tells `progress` each batch's size: the
+    page's bar and the CLI's tqdm count from it. The statistics equal those of the whole list at once."""
+    from lab.labels import ratio
+
+    examples = load_sample("spanish") * 1000  # 5,000 examples: three batches of 2,048 and the rest
+    heard = []
+    streamed = generation_ratio(iter(examples), tokenizer, "classic", progress=heard.append)
+    assert heard == [ratio.BATCH, ratio.BATCH, 5000 - 2 * ratio.BATCH]
+    whole = statistics_of(count_tokens(examples, tokenizer, "classic"))
+    assert (streamed.count, streamed.prompt_tokens, streamed.completion_tokens) == (
+        whole.count,
+        whole.prompt_tokens,
+        whole.completion_tokens,
+    )
+    assert streamed.median == whole.median and streamed.ratios() == whole.ratios()
