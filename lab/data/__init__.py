@@ -1,6 +1,7 @@
 """The data: chat examples, the files and corpora they come from, and the set a person is editing.
 
 examples   Turn, Conversation, Example (every message key kept); `conversation()` and `single_turn()` build one
+files      every file type, folder and hub id read as rows, lazily (`iter_rows`)
 sources    every file type and source read into examples (`read_examples`, lazily `iter_examples`), samples,
            uploads (sampled past the editor's limit), JSONL out
 shapes     ShareGPT and Alpaca rows converted to TRL's `messages`, with the sentence that says how
