@@ -58,12 +58,13 @@ class Runner:
         """The process is ending (the server was stopped): the child training ends, and the runs read
         interrupted at once, saying what a resume will do, rather than when their leases lapse."""
         self.closing = True
+        held = sorted(self.held())  # before the child dies: the worker then lets its run go (a race under load)
         self.lease.__exit__()
         child = self.child
         if child is not None and child.poll() is None:
             child.kill()
             child.wait()
-        for run_id in sorted(self.held()):
+        for run_id in held:
             try:
                 run = self.store.get(run_id)
                 if run.active:
