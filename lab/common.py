@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -48,10 +49,8 @@ def usable_memory() -> tuple[int, str]:
     """(bytes, in words) of the memory this process may use: its cgroup's limit (a container's) when there is
     one below the machine's, else the machine's."""
     machine = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no cgroup v2 limit to read: the machine's memory
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         if limit != "max" and int(limit) < machine:
             return int(limit), f"this lab may use {int(limit) / 2**30:.1f} GiB"
-    except (OSError, ValueError):  # no cgroup v2 limit to read: the machine's memory
-        pass
     return machine, f"the machine has {machine / 2**30:.1f} GiB"

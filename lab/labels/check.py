@@ -79,19 +79,9 @@ def group_findings(findings: list[Finding]) -> list[FindingGroup]:
 CHUNK = 64  # examples labelled together: TRL's preparation runs once per chunk, memory stays bounded
 
 
-def check(
-    examples: Iterable[Example],
-    tokenizer,
-    fmt: str = "as-written",
-    strategies=STRATEGIES,
-    settings: LabelSettings = LabelSettings(),
-    max_length: int | None = TRL_DEFAULT_MAX_LENGTH,
-    vocab_size: int | None = None,
-    stop_ids: set[int] | None = None,
-) -> list[Finding]:
-    """Every problem of a dataset under a format and the chosen strategies, in example order (the template
-    audit included: `stop_ids` are the ids generation stops on besides the tokenizer's eos)."""
-    return list(check_stream(examples, tokenizer, fmt, strategies, settings, max_length, vocab_size, stop_ids))
+def check(examples: Iterable[Example], tokenizer, *args, **kwargs) -> list[Finding]:
+    """Every problem of a dataset, in example order: `check_stream`'s findings as a list (same arguments)."""
+    return list(check_stream(examples, tokenizer, *args, **kwargs))
 
 
 def check_stream(
@@ -105,8 +95,10 @@ def check_stream(
     stop_ids: set[int] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[Finding]:
-    """`check`, lazily: examples are read and labelled a chunk at a time and the findings yielded as found, so a
-    stream of any length is checked in bounded memory. `progress(n)` hears of each chunk's n examples."""
+    """Every problem of a dataset under a format and the chosen strategies, in example order (the template
+    audit included: `stop_ids` are the ids generation stops on besides the tokenizer's eos), lazily: examples
+    are read and labelled a chunk at a time and the findings yielded as found, so a stream of any length is
+    checked in bounded memory. `progress(n)` hears of each chunk's n examples."""
     if "trl-assistant" in strategies and fmt == "chat-template" and not assistant_only_trainable(tokenizer):
         yield Finding(
             None,

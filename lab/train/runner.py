@@ -184,7 +184,7 @@ def _oom_kills() -> int:
 def _why_the_child_died(code: int, oom_killed: bool, log_path: Path) -> str:
     """One sentence for a training process that ended without recording its run's outcome."""
     if oom_killed or code == -signal.SIGKILL:
-        memory = _memory_sentence()
+        memory = usable_memory()[1]
         if oom_killed:
             return f"the process training it was killed by the kernel for lack of memory ({memory})"
         return f"the process training it was killed (SIGKILL), perhaps out of memory ({memory})"
@@ -193,10 +193,6 @@ def _why_the_child_died(code: int, oom_killed: bool, log_path: Path) -> str:
     last = [line for line in _tail(log_path).splitlines() if line.strip()]
     said = f": {last[-1].strip()[:200]}" if last else ""
     return f"the process training it exited with code {code}{said}"
-
-
-def _memory_sentence() -> str:
-    return usable_memory()[1]
 
 
 def _tail(path: Path, size: int = 4096) -> str:
